@@ -1,0 +1,32 @@
+"""Entry point: builds the `curate` app from the command-group modules (explicit registry)."""
+
+from __future__ import annotations
+
+import typer
+
+from curate import __version__
+from curate.cli import dataset_commands, taxonomy_commands
+
+app = typer.Typer(
+    name="curate",
+    help="Build, review and learn from fashion image datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(taxonomy_commands.app, name="taxonomy")
+dataset_commands.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the curate version.
+
+    Example: curate version
+    """
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
