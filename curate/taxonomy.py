@@ -8,7 +8,6 @@ vocabulary, the other attribute keys, synonyms, exclusions and declared homonyms
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,7 +27,6 @@ PATTERN_KEY = "pattern"
 STYLE_KEY = "style"
 
 _PUNCTUATION = str.maketrans({c: " " for c in "-_/\\,.;:!?()[]{}\"+*|#&%$@~`<>=^"})
-_SPACES = re.compile(r"\s+")
 
 
 def normalise_text(text: str) -> str:
@@ -37,9 +35,9 @@ def normalise_text(text: str) -> str:
     Apostrophes are kept inside words ("d'orsay") but dropped from possessives
     ("women's" -> "women"), so titles and vocabulary normalise the same way.
     """
-    text = text.lower().translate(_PUNCTUATION).replace("'s ", " ").replace("’", "'")
-    if text.endswith("'s"):
-        text = text[:-2]
+    text = text.lower().translate(_PUNCTUATION)
+    if "'" in text or "’" in text:
+        text = (text.replace("’", "'") + " ").replace("'s ", " ")
     return " ".join(text.split())
 
 
@@ -360,7 +358,10 @@ def validate_taxonomy_file(path: Path | str = DEFAULT_TAXONOMY_PATH) -> list[Pro
     path = Path(path)
     if not path.exists():
         return [Problem(str(path), None, None, "file not found")]
-    return list(_load_cached(str(path.resolve()), path.stat().st_mtime_ns)[1])
+    try:
+        return list(_load_cached(str(path.resolve()), path.stat().st_mtime_ns)[1])
+    except CurateError as exc:
+        return exc.problems
 
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:

@@ -15,12 +15,12 @@ first, against every taxonomy term (synonyms and plurals included). Then:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from curate.taxonomy import Sense, Taxonomy, load_taxonomy, normalise_text
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TitleLabel:
     """What a title says about a product, and which rule decided."""
 
@@ -32,7 +32,7 @@ class TitleLabel:
     attributes: tuple[str, ...] = ()
     excluded: str | None = None  # exclusion group, e.g. "bags"
     rule: str = ""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -48,88 +48,84 @@ class TitleLabel:
         }
 
 
-@dataclass(frozen=True)
-class _Span:
-    position: int  # index of the span among the title's matched spans
-    text: str
-    senses: tuple[Sense, ...]
+class _Term:
+    """A vocabulary phrase with its readings sorted by role, computed once per taxonomy."""
+
+    __slots__ = ("text", "tokens", "head", "excluded_anywhere", "styles", "patterns", "attributes", "categories")
+
+    def __init__(self, text: str, senses: tuple[Sense, ...]):
+        self.text = text
+        self.tokens = tuple(text.split())
+        self.head = _first(senses, ("category", "exclusion", "object_type"))
+        self.excluded_anywhere = next((s.value for s in senses if s.kind == "exclusion" and s.anywhere), None)
+        self.styles = tuple(s.value for s in senses if s.kind == "style")
+        self.patterns = tuple(s.value for s in senses if s.kind == "pattern")
+        self.attributes = tuple(s.value for s in senses if s.kind == "attribute")
+        self.categories = tuple(s.value for s in senses if s.kind == "category")
 
 
 class TitleCategoriser:
     """Categorises product titles with one taxonomy; build once, call many times."""
 
     def __init__(self, taxonomy: Taxonomy | None = None):
-        self.taxonomy = taxonomy or load_taxonomy()
-        # first token -> [(phrase tokens, phrase text, senses)], longest phrase first
-        index: dict[str, list[tuple[tuple[str, ...], str, tuple[Sense, ...]]]] = {}
-        for term, senses in self.taxonomy.terms().items():
-            tokens = tuple(term.split())
-            index.setdefault(tokens[0], []).append((tokens, term, senses))
-        for entries in index.values():
-            entries.sort(key=lambda e: -len(e[0]))
+        tax = self.taxonomy = taxonomy or load_taxonomy()
+        # first token -> terms starting with it, longest phrase first
+        index: dict[str, list[_Term]] = {}
+        for text, senses in tax.terms().items():
+            term = _Term(text, senses)
+            index.setdefault(term.tokens[0], []).append(term)
+        for terms in index.values():
+            terms.sort(key=lambda t: -len(t.tokens))
         self._index = index
-        self._unique_style_category = {
-            style: cats[0] for style in self.taxonomy.styles if len(cats := self.taxonomy.categories_with_style(style)) == 1
-        }
+        self._style_categories = {style: tuple(tax.categories_with_style(style)) for style in tax.styles}
+        self._object_type = {name: cat.object_type for name, cat in tax.categories.items()}
+        self._attribute_targets = {key.name: frozenset(key.applies_to) for key in tax.attributes.values()}
 
-    def spans(self, title: str) -> list[_Span]:
+    def spans(self, title: str) -> list[_Term]:
         """Greedy longest-first matching of taxonomy terms over the normalised title."""
         tokens = normalise_text(title).split()
-        spans: list[_Span] = []
+        found: list[_Term] = []
         i, n = 0, len(tokens)
         index = self._index
         while i < n:
-            entries = index.get(tokens[i])
-            if entries:
-                for phrase, text, senses in entries:
-                    k = len(phrase)
-                    if k == 1 or tuple(tokens[i : i + k]) == phrase:
-                        spans.append(_Span(len(spans), text, senses))
-                        i += k
-                        break
-                else:
-                    i += 1
-            else:
-                i += 1
-        return spans
+            step = 1
+            for term in index.get(tokens[i], ()):
+                k = len(term.tokens)
+                if k == 1 or tuple(tokens[i : i + k]) == term.tokens:
+                    found.append(term)
+                    step = k
+                    break
+            i += step
+        return found
 
     def categorise(self, title: str) -> TitleLabel:
-        tax = self.taxonomy
         spans = self.spans(title)
+        head_pos = -1
+        for pos, term in enumerate(spans):
+            if term.excluded_anywhere is not None:
+                return TitleLabel(title, excluded=term.excluded_anywhere, rule=f"excluded: '{term.text}' ({term.excluded_anywhere})")
+            if term.head is not None:
+                head_pos = pos
+        head = spans[head_pos].head if head_pos >= 0 else None
 
-        for span in spans:
-            for sense in span.senses:
-                if sense.kind == "exclusion" and sense.anywhere:
-                    return TitleLabel(title, excluded=sense.value, rule=f"excluded: '{span.text}' ({sense.value})")
+        if head is not None and head.kind == "exclusion":
+            return TitleLabel(title, excluded=head.value, rule=f"excluded: head noun '{spans[head_pos].text}' ({head.value})")
 
-        head, head_sense = None, None
-        for span in reversed(spans):
-            sense = _first(span.senses, ("category", "exclusion", "object_type"))
-            if sense is not None:
-                head, head_sense = span, sense
-                break
-
-        if head_sense is not None and head_sense.kind == "exclusion":
-            return TitleLabel(title, excluded=head_sense.value, rule=f"excluded: head noun '{head.text}' ({head_sense.value})")
-
-        category: str | None = None
-        object_type: str | None = None
-        rule: str
-        if head_sense is not None and head_sense.kind == "category":
-            category = head_sense.value
-            rule = f"head noun '{head.text}'"
+        if head is not None and head.kind == "category":
+            category = head.value
+            rule = f"head noun '{spans[head_pos].text}'"
         else:
-            object_type = head_sense.value if head_sense is not None else None
+            object_type = head.value if head is not None else None
             category, decider = self._category_without_head(spans, object_type)
             if category is None:
-                why = f"generic head noun '{head.text}'" if head is not None else "no category term"
+                object_type, why = self._object_type_without_category(spans, head_pos, object_type)
                 return TitleLabel(title, object_type=object_type, rule=why, attributes=self._attributes(spans, None, object_type))
-            rule = f"{'generic head noun ' + repr(head.text) + ' + ' if head else ''}{decider}"
-        object_type = tax.object_type_of(category)
+            rule = f"generic head noun '{spans[head_pos].text}' + {decider}" if head is not None else decider
+        object_type = self._object_type[category]
 
         notes: list[str] = []
-        style = self._nearest(spans, head, "style", lambda v: tax.allows_style(category, v), notes, f"not a style of {category}")
-        pattern = self._nearest(spans, head, "pattern", lambda v: True, notes, "")
+        style = self._nearest(spans, head_pos, "styles", lambda v: category in self._style_categories[v], notes, f"not a style of {category}")
+        pattern = self._nearest(spans, head_pos, "patterns", None, notes, "")
         return TitleLabel(
             title,
             category=category,
@@ -141,57 +137,63 @@ class TitleCategoriser:
             notes=tuple(notes),
         )
 
-    def _category_without_head(self, spans: list[_Span], object_type: str | None) -> tuple[str | None, str]:
+    def _category_without_head(self, spans: list[_Term], object_type: str | None) -> tuple[str | None, str]:
         """A category from a category term of the head's object type, or a single-category style."""
-        tax = self.taxonomy
-        for span in reversed(spans):
-            for sense in span.senses:
-                if sense.kind == "category" and (object_type is None or tax.object_type_of(sense.value) == object_type):
-                    return sense.value, f"category term '{span.text}'"
-        for span in reversed(spans):
-            for sense in span.senses:
-                if sense.kind != "style":
-                    continue
-                cats = tax.categories_with_style(sense.value)
-                if object_type is not None:
-                    cats = [c for c in cats if tax.object_type_of(c) == object_type]
+        for term in reversed(spans):
+            for cat in term.categories:
+                if object_type is None or self._object_type[cat] == object_type:
+                    return cat, f"category term '{term.text}'"
+        for term in reversed(spans):
+            for style in term.styles:
+                cats = [c for c in self._style_categories[style] if object_type is None or self._object_type[c] == object_type]
                 if len(cats) == 1:
-                    return cats[0], f"style '{span.text}' belongs only to {cats[0]}"
+                    return cats[0], f"style '{term.text}' belongs only to {cats[0]}"
         return None, ""
 
-    def _nearest(self, spans, head, kind, allowed, notes: list[str], why_not: str) -> str | None:
-        """The allowed value of `kind` nearest the head noun; others are reported in notes."""
-        head_pos = head.position if head is not None else len(spans)
+    def _object_type_without_category(self, spans: list[_Term], head_pos: int, object_type: str | None) -> tuple[str | None, str]:
+        """With no category: the generic head's object type, or that of an ambiguous style."""
+        if object_type is not None:
+            return object_type, f"generic head noun '{spans[head_pos].text}'"
+        for term in reversed(spans):
+            for style in term.styles:
+                cats = self._style_categories[style]
+                types = {self._object_type[c] for c in cats}
+                if len(types) == 1:
+                    return types.pop(), f"style '{term.text}' belongs to several categories ({', '.join(cats)})"
+        return None, "no category term"
+
+    @staticmethod
+    def _nearest(spans: list[_Term], head_pos: int, role: str, allowed, notes: list[str], why_not: str) -> str | None:
+        """The allowed value nearest the head noun; the others are reported in notes."""
+        anchor = head_pos if head_pos >= 0 else len(spans)
         found: list[tuple[int, str, str]] = []
-        for span in spans:
-            if head is not None and span.position == head.position:
+        for pos, term in enumerate(spans):
+            values = getattr(term, role)
+            if not values or pos == head_pos:
                 continue
-            for sense in span.senses:
-                if sense.kind != kind:
-                    continue
-                if allowed(sense.value):
-                    found.append((abs(head_pos - span.position), sense.value, span.text))
+            for value in values:
+                if allowed is None or allowed(value):
+                    found.append((abs(anchor - pos), value, term.text))
                 elif why_not:
-                    notes.append(f"'{span.text}' ignored: {why_not}")
+                    notes.append(f"'{term.text}' ignored: {why_not}")
         if not found:
             return None
         found.sort(key=lambda f: f[0])
         chosen = found[0][1]
+        kind = role[:-1]
         for _, value, text in found[1:]:
             if value != chosen:
                 notes.append(f"{kind} '{value}' ('{text}') also found; kept '{chosen}', nearest the head noun")
         return chosen
 
-    def _attributes(self, spans: list[_Span], category: str | None, object_type: str | None) -> tuple[str, ...]:
-        tax = self.taxonomy
+    def _attributes(self, spans: list[_Term], category: str | None, object_type: str | None) -> tuple[str, ...]:
         out: list[str] = []
-        for span in spans:
-            for sense in span.senses:
-                if sense.kind == "attribute":
-                    key = sense.value.split(":", 1)[0]
-                    if (category is None and object_type is None) or tax.attribute_applies(key, category, object_type):
-                        if sense.value not in out:
-                            out.append(sense.value)
+        for term in spans:
+            for value in term.attributes:
+                targets = self._attribute_targets[value.split(":", 1)[0]]
+                if (category is None and object_type is None) or category in targets or object_type in targets:
+                    if value not in out:
+                        out.append(value)
         return tuple(out)
 
 
