@@ -29,8 +29,8 @@ STYLE_KEY = "style"
 _PUNCTUATION = str.maketrans({c: " " for c in "-_/\\,.;:!?()[]{}\"+*|#&%$@~`<>=^"})
 
 
-def normalise_text(text: str) -> str:
-    """Lower-case, treat hyphens and punctuation as spaces, squeeze whitespace.
+def normalised_tokens(text: str) -> list[str]:
+    """Lower-cased words, with hyphens and punctuation as separators.
 
     Apostrophes are kept inside words ("d'orsay") but dropped from possessives
     ("women's" -> "women"), so titles and vocabulary normalise the same way.
@@ -38,7 +38,11 @@ def normalise_text(text: str) -> str:
     text = text.lower().translate(_PUNCTUATION)
     if "'" in text or "’" in text:
         text = (text.replace("’", "'") + " ").replace("'s ", " ")
-    return " ".join(text.split())
+    return text.split()
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(normalised_tokens(text))
 
 
 def plural_variants(term: str) -> tuple[str, ...]:

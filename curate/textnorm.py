@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.taxonomy import Sense, Taxonomy, load_taxonomy, normalise_text
+from curate.taxonomy import Sense, Taxonomy, load_taxonomy, normalised_tokens
 
 
 @dataclass(slots=True)
@@ -83,7 +83,7 @@ class TitleCategoriser:
 
     def spans(self, title: str) -> list[_Term]:
         """Greedy longest-first matching of taxonomy terms over the normalised title."""
-        tokens = normalise_text(title).split()
+        tokens = normalised_tokens(title)
         found: list[_Term] = []
         i, n = 0, len(tokens)
         index = self._index
@@ -101,11 +101,13 @@ class TitleCategoriser:
     def categorise(self, title: str) -> TitleLabel:
         spans = self.spans(title)
         head_pos = -1
-        for pos, term in enumerate(spans):
+        pos = 0
+        for term in spans:
             if term.excluded_anywhere is not None:
                 return TitleLabel(title, excluded=term.excluded_anywhere, rule=f"excluded: '{term.text}' ({term.excluded_anywhere})")
             if term.head is not None:
                 head_pos = pos
+            pos += 1
         head = spans[head_pos].head if head_pos >= 0 else None
 
         if head is not None and head.kind == "exclusion":
@@ -124,8 +126,10 @@ class TitleCategoriser:
         object_type = self._object_type[category]
 
         notes: list[str] = []
-        style = self._nearest(spans, head_pos, "styles", lambda v: category in self._style_categories[v], notes, f"not a style of {category}")
-        pattern = self._nearest(spans, head_pos, "patterns", None, notes, "")
+        style = pattern = None
+        if len(spans) > 1 or head_pos < 0:
+            style = self._nearest(spans, head_pos, "styles", category, notes)
+            pattern = self._nearest(spans, head_pos, "patterns", None, notes)
         return TitleLabel(
             title,
             category=category,
@@ -162,9 +166,8 @@ class TitleCategoriser:
                     return types.pop(), f"style '{term.text}' belongs to several categories ({', '.join(cats)})"
         return None, "no category term"
 
-    @staticmethod
-    def _nearest(spans: list[_Term], head_pos: int, role: str, allowed, notes: list[str], why_not: str) -> str | None:
-        """The allowed value nearest the head noun; the others are reported in notes."""
+    def _nearest(self, spans: list[_Term], head_pos: int, role: str, category: str | None, notes: list[str]) -> str | None:
+        """The value nearest the head noun (styles: only those the category allows); others go to notes."""
         anchor = head_pos if head_pos >= 0 else len(spans)
         found: list[tuple[int, str, str]] = []
         for pos, term in enumerate(spans):
@@ -172,19 +175,18 @@ class TitleCategoriser:
             if not values or pos == head_pos:
                 continue
             for value in values:
-                if allowed is None or allowed(value):
+                if category is None or category in self._style_categories[value]:
                     found.append((abs(anchor - pos), value, term.text))
-                elif why_not:
-                    notes.append(f"'{term.text}' ignored: {why_not}")
+                else:
+                    notes.append(f"'{term.text}' ignored: not a style of {category}")
         if not found:
             return None
-        found.sort(key=lambda f: f[0])
-        chosen = found[0][1]
-        kind = role[:-1]
-        for _, value, text in found[1:]:
-            if value != chosen:
-                notes.append(f"{kind} '{value}' ('{text}') also found; kept '{chosen}', nearest the head noun")
-        return chosen
+        if len(found) > 1:
+            found.sort(key=lambda f: f[0])
+            for _, value, text in found[1:]:
+                if value != found[0][1]:
+                    notes.append(f"{role[:-1]} '{value}' ('{text}') also found; kept '{found[0][1]}', nearest the head noun")
+        return found[0][1]
 
     def _attributes(self, spans: list[_Term], category: str | None, object_type: str | None) -> tuple[str, ...]:
         out: list[str] = []
