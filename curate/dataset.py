@@ -110,12 +110,13 @@ def empty_table(schema: pa.Schema) -> pd.DataFrame:
 
 def images_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     """A DataFrame with every images column (missing ones null), in schema order."""
-    return _conform(pd.DataFrame(rows), IMAGES_SCHEMA)
+    frame = pd.DataFrame(rows, dtype=object) if len(rows) else empty_table(IMAGES_SCHEMA)
+    return _conform(frame, IMAGES_SCHEMA)
 
 
 def objects_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     """A DataFrame with every objects column (missing ones null), in schema order."""
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, dtype=object) if len(rows) else empty_table(OBJECTS_SCHEMA)
     if "review_status" not in frame.columns:
         frame["review_status"] = "unreviewed"
     if "attributes" not in frame.columns:
@@ -362,6 +363,9 @@ def staged_dataset(target: str | Path) -> Iterator[Path]:
     target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a dataset directory gets normal permissions
     try:
         yield stage
     except BaseException:

@@ -150,3 +150,18 @@ def test_info_command(tmp_path):
     for heading in ("object type", "category", "pattern", "style", "split", "source"):
         assert heading in result.output
     assert "chelsea" in result.output and "floral" in result.output
+
+
+def test_frames_from_dicts_keep_nulls_and_empty_tables_save(tmp_path):
+    images, _ = _tables(1)
+    objects = objects_frame([{"object_id": "a", "image_id": images.image_id[0], "source_label": "x"}])
+    assert objects.category[0] is None and objects.attributes[0] == []
+    save_tables(tmp_path / "empty", images, objects_frame([]), taxonomy=load_taxonomy())
+    assert len(read_dataset(tmp_path / "empty").objects) == 0
+
+
+def test_staged_dataset_has_normal_permissions(tmp_path):
+    images, objects = _tables()
+    with staged_dataset(tmp_path / "ds") as stage:
+        save_tables(stage, images, objects)
+    assert (tmp_path / "ds").stat().st_mode & 0o055 == 0o055
