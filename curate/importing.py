@@ -47,6 +47,37 @@ def import_to_dataset(
     Returns the import report, also written to `out/reports/import.json`. Any dataset already
     at `out` is replaced only when the whole import succeeded.
     """
+    started = time.perf_counter()
+    tax = taxonomy or load_taxonomy()
+    with staged_dataset(out) as stage:
+        images, objects, report = read_source(
+            source, path, stage, on_error=on_error, mapping=mapping, executor=executor, taxonomy=tax, **options
+        )
+        meta = {"name": Path(out).name, "sources": [report["provenance"]]}
+        save_tables(stage, images, objects, meta, tax)
+        report.update({"out": str(Path(out).resolve()), "seconds": round(time.perf_counter() - started, 2)})
+        write_text_atomic(stage / REPORT_PATH, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def read_source(
+    source: str,
+    path: str | Path | None,
+    dataset_dir: str | Path,
+    *,
+    on_error: str = "fail",
+    mapping: str | Path | None = None,
+    executor: Executor | None = None,
+    taxonomy: Taxonomy | None = None,
+    **options: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read one source into (images, objects, report) without saving anything.
+
+    For callers that merge several sources into one dataset (`curate build`): media the
+    source creates (Fashion-MNIST PNGs) are written under `dataset_dir`, which should be the
+    staging directory of the dataset being built. `report["provenance"]` belongs in
+    dataset.yaml's `sources` list.
+    """
     if source not in SOURCES:
         raise CurateError(f"unknown source '{source}' (expected one of {', '.join(SOURCES)})")
     spec = SOURCES[source]
@@ -60,34 +91,27 @@ def import_to_dataset(
     policy = ErrorPolicy(on_error)
     resolver = label_resolver(spec.mapping, mapping, tax)
     executor = executor or make_executor("local")
-    started = time.perf_counter()
-    with staged_dataset(out) as stage:
-        context = {
-            "policy": policy,
-            "dataset_dir": stage,
-            "executor": executor,
-            "resolver": resolver,
-            "label_names": getattr(resolver, "label_ids", None),
-        }
-        read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
-        images, objects, report = read_to_tables(read, source, policy, resolver, executor, stage, tax)
-        meta = {
-            "name": Path(out).name,
-            "sources": [
-                {
-                    "source": source,
-                    "path": str(path) if path else (read.files[0] if read.files else None),
-                    "files": len(read.files),
-                    "mapping": str(resolver.path) if hasattr(resolver, "path") else "taxonomy terms",
-                    "options": {k: v for k, v in options.items()},
-                }
-            ],
-        }
-        save_tables(stage, images, objects, meta, tax)
-        report.update({"source": source, "path": meta["sources"][0]["path"], "out": str(Path(out).resolve()), "on_error": on_error,
-                       "options": meta["sources"][0]["options"], "seconds": round(time.perf_counter() - started, 2)})
-        write_text_atomic(stage / REPORT_PATH, json.dumps(report, indent=2, sort_keys=False) + "\n")
-    return report
+    dataset_dir = Path(dataset_dir)
+    context = {
+        "policy": policy,
+        "dataset_dir": dataset_dir,
+        "executor": executor,
+        "resolver": resolver,
+        # a --mapping file without label ids still reads the format's ids with the built-in list
+        "label_names": getattr(resolver, "label_ids", None) or (load_mapping(spec.mapping, tax).label_ids if spec.mapping else None),
+    }
+    read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
+    images, objects, report = read_to_tables(read, source, policy, resolver, executor, dataset_dir, tax)
+    provenance = {
+        "source": source,
+        "path": str(path) if path else str(Path(read.files[0]).parent),
+        "files": len(read.files),
+        "mapping": str(getattr(resolver, "path", "taxonomy terms")),
+        "mapping_sha256": getattr(resolver, "sha256", None),
+        "on_error": on_error,
+        "options": dict(options),
+    }
+    return images, objects, {"source": source, "path": provenance["path"], **report, "provenance": provenance}
 
 
 def label_resolver(builtin: str | None, mapping_file: str | Path | None, tax: Taxonomy):

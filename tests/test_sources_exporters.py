@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from curate.cli.main import app
@@ -169,3 +171,28 @@ def test_detection_exports_refuse_images_without_size(tmp_path):
     ds = imported("catalogue", ASSETS / "catalogue/products.csv", tmp_path)
     with pytest.raises(CurateError, match="image size unknown"):
         EXPORTERS["coco"](ds, tmp_path / "c")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(8, 5000),
+    height=st.integers(8, 5000),
+    corners=st.tuples(*(st.floats(0, 1, allow_nan=False) for _ in range(4))),
+)
+def test_pixel_relative_coco_yolo_conversions_round_trip(width, height, corners):
+    from curate.exporters.coco import coco_document
+    from curate.exporters.common import ExportImage
+    from curate.exporters.yolo import yolo_lines
+    from curate.importing import relative_box
+    from curate.sources.coco import coco_object
+
+    x1, x2 = sorted(corners[::2])
+    y1, y2 = sorted(corners[1::2])
+    assume(x2 - x1 > 1e-3 and y2 - y1 > 1e-3)
+    box = tuple(float(np.float32(v)) for v in (x1, y1, x2, y2))  # as stored in objects.parquet
+    image = ExportImage("i", Path("a.jpg"), "a.jpg", width, height, "train", [box], ["dresses"], [{}])
+    ann = coco_document([image], ["dresses"])["annotations"][0]
+    back = relative_box(coco_object(ann, 0, {1: "dresses"})["box_xyxy_px"], {"width": width, "height": height}, 0)
+    np.testing.assert_allclose(back, box, rtol=1e-6, atol=1e-9)
+    _, cx, cy, w, h = map(float, yolo_lines(image, {"dresses": 0}).split())
+    np.testing.assert_allclose([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], box, atol=2e-8)  # 8 decimals written
