@@ -21,7 +21,7 @@ from curate.errors import CurateError
 from curate.imageio import read_image_size
 from curate.parallel import Executor, make_executor
 from curate.sources import SOURCES
-from curate.sources.common import ErrorPolicy, SourceRead
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, report_bad_item
 from curate.sources.labels import TaxonomyTermResolver
 from curate.taxonomy import Resolution, Taxonomy, load_mapping, load_taxonomy
 
@@ -155,8 +155,8 @@ def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver,
         objects_read += len(raw_objects)
         try:
             boxes = [relative_box(o.get("box_xyxy_px"), entry, i) for i, o in enumerate(raw_objects)]
-        except _BadBox as exc:
-            policy.problem(origin[0], str(exc), where=origin[1], field_name="bounding box")
+        except BadItem as exc:
+            report_bad_item(policy, origin[0], exc, origin[1])
             continue
         image_id = stable_id(source, entry["source_id"])
         kept = []
@@ -235,24 +235,20 @@ def with_header_sizes(entries: list[dict], policy: ErrorPolicy, executor: Execut
     return checked
 
 
-class _BadBox(Exception):
-    pass
-
-
 def relative_box(box_xyxy_px, entry: dict, index: int) -> tuple[float, float, float, float] | None:
     """A pixel box (x1, y1, x2, y2) as relative 0..1 coordinates, checked against the image."""
     if box_xyxy_px is None:
         return None
     width, height = entry.get("width"), entry.get("height")
     x1, y1, x2, y2 = (float(v) for v in box_xyxy_px)
-    label = f"object {index + 1}"
+    label, field_name = f"object {index + 1}", "bounding box"
     if not width or not height:
-        raise _BadBox(f"{label}: box given but the image size is unknown")
+        raise BadItem(f"{label}: box given but the image size is unknown", field_name=field_name)
     if x2 <= x1 or y2 <= y1:
-        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has zero or negative width or height")
+        raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has zero or negative width or height", field_name=field_name)
     tol = BOX_TOLERANCE_PX
     if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
-        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image")
+        raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image", field_name=field_name)
     return (max(x1, 0.0) / width, max(y1, 0.0) / height, min(x2, width) / width, min(y2, height) / height)
 
 
