@@ -8,7 +8,9 @@ The dataset is built in a staging directory and swapped in only when everything 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -106,12 +108,28 @@ def read_source(
         "source": source,
         "path": str(path) if path else str(Path(read.files[0]).parent),
         "files": len(read.files),
+        "content_sha256": files_sha256(read.files),
         "mapping": str(getattr(resolver, "path", "taxonomy terms")),
         "mapping_sha256": getattr(resolver, "sha256", None),
         "on_error": on_error,
         "options": dict(options),
     }
     return images, objects, {"source": source, "path": provenance["path"], **report, "provenance": provenance}
+
+
+def files_sha256(paths: list[str]) -> str:
+    """One hash of the annotation files read (a folder counts by its files' names and sizes)."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        digest.update(str(path.name).encode())
+        if path.is_dir():
+            for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                digest.update(f"{entry.name}:{entry.stat().st_size}".encode())
+        elif path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def label_resolver(builtin: str | None, mapping_file: str | Path | None, tax: Taxonomy):
