@@ -166,5 +166,5 @@ def dedup_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: DedupRecip
     if recipe.multi_label_objects == "drop":
         objects = objects[~many].reset_index(drop=True)
     elif recipe.multi_label_objects == "flag":
-        objects = objects.assign(flags=np.where(many, "more than one pattern or style", None))
+        objects = objects.assign(flags=["more than one pattern or style" if m else None for m in many])
     return images, objects, report
