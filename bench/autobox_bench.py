@@ -2,7 +2,7 @@
 
 Writes seeded product photos (Fashion-MNIST items scaled up onto a plain canvas, saved as JPEG
 at a typical e-commerce size), then times in this one process:
-  1. decode only            (curate.flatlay.decode_rgb on every file)
+  1. decode only            (curate.imageio.load_image_rgb on every file)
   2. decode + box proposals (curate.autobox.autobox_file: the same decode, then Canny boxing)
   3. autobox_file on a local pool with 1 worker, then with 2 workers
 and prints the ratios the issue asks for. Usage: python bench/autobox_bench.py [N] [SIDE]
@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 
 from curate.autobox import autobox_file, propose_boxes
-from curate.flatlay import decode_rgb
+from curate.imageio import load_image_rgb
 from curate.parallel import LocalExecutor
 from curate.synthetic import draw_on_canvas, fashion_mnist
 
 
 def write_photos(folder: Path, n: int, side: int) -> list[str]:
-    items, _ = fashion_mnist("t10k", limit=n)
+    items, _ = fashion_mnist("test", limit=n)
     rng = np.random.default_rng(0)
     paths = []
     for k, item in enumerate(items):
@@ -54,10 +54,10 @@ def main() -> None:
     cv2.setNumThreads(1)  # one core per image task, as in a worker pool
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_photos(Path(tmp), n, side)
-        decoded = [decode_rgb(p) for p in paths]
+        decoded = [load_image_rgb(p) for p in paths]
         t = interleaved_best(
             5,
-            decode=lambda: [decode_rgb(p) for p in paths],
+            decode=lambda: [load_image_rgb(p) for p in paths],
             autobox=lambda: [autobox_file((p, False)) for p in paths],
             boxes_only=lambda: [propose_boxes(rgb) for rgb in decoded],
         )

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from curate.errors import CurateError
-from curate.flatlay import colour_distance, decode_rgb, measure_background
+from curate.flatlay import colour_distance, measure_background
+from curate.imageio import load_image_rgb
 
 Policy = Literal["on-model", "flat-lay", "crop"]
 POLICIES: dict[str, tuple[str, ...]] = {
@@ -119,7 +120,7 @@ def describe(applied: list[tuple[str, dict]], policy: str, angle: int) -> str:
 def augment_file(task: dict[str, Any]) -> dict[str, Any]:
     """Per-image task: read the parent, write the augmented copy, return boxes and description."""
     try:
-        rgb = decode_rgb(task["path"])
+        rgb = load_image_rgb(task["path"])
     except CurateError as exc:
         return {"error": str(exc)}
     image, boxes, description = augment_image(rgb, np.array(task["boxes"], dtype=np.float64), task["policy"], task["seed"], task["use_mask"])

@@ -19,7 +19,8 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
-from curate.flatlay import colour_distance, decode_rgb, measure_background, median_u8
+from curate.flatlay import colour_distance, measure_background, median_u8
+from curate.imageio import load_image_rgb
 
 # Boxes are searched on a copy subsampled until its longer side is at most this many pixels:
 # Canny and the morphology then cost a small, fixed fraction of decoding whatever the photo's size.
@@ -174,7 +175,7 @@ def autobox_file(task: tuple[str, bool]) -> dict[str, Any]:
     """Decode one image and propose boxes; relative xyxy + confidence, or the reason it failed."""
     path, split_pairs = task
     try:
-        rgb = decode_rgb(path)
+        rgb = load_image_rgb(path)
     except CurateError as exc:
         return {"error": str(exc), "boxes": []}
     h, w = rgb.shape[:2]

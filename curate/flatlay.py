@@ -9,12 +9,11 @@ person at the frame edge and often stand them in a scene, which breaks that. The
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from curate.errors import CurateError
+from curate.imageio import load_image_rgb
 
 # Fraction of border pixels that must match the background colour for a flat-lay.
 FLAT_LAY_MIN_BORDER_MATCH = 0.95
@@ -37,15 +36,6 @@ class Background:
     def threshold(self) -> float:
         """Colour distance above which a pixel is foreground."""
         return max(4.0 * self.noise, MIN_FOREGROUND_CONTRAST)
-
-
-def decode_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to an RGB uint8 array; unreadable files raise CurateError."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise CurateError.at(path, "cannot decode the image (missing, empty, truncated or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def border_ring(image: np.ndarray, width: int, step: int = 1) -> np.ndarray:
@@ -99,7 +89,7 @@ def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_M
 def flat_lay_file(path: str) -> dict:
     """Per-image task for executors: the flat-lay answer and score, or why the file is unreadable."""
     try:
-        flat, score = is_flat_lay(decode_rgb(path))
+        flat, score = is_flat_lay(load_image_rgb(path))
     except CurateError as exc:
         return {"error": str(exc)}
     return {"error": None, "flat_lay": flat, "score": score}

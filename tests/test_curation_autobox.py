@@ -28,7 +28,7 @@ def test_qa_on_fashion_mnist_products_reports_tight_boxes(tmp_path, light):
 
 
 def _shoe_pair(rng, gap=30):
-    images, labels = fashion_mnist("t10k", limit=300)
+    images, labels = fashion_mnist("test", limit=300)
     shoe = images[np.flatnonzero(labels == 7)[0]]
     big = cv2.resize(255 - shoe, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
     canvas = np.full((200, 2 * big.shape[1] + gap + 40), 245, np.uint8)
