@@ -143,6 +143,12 @@ def filter_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: FilterRec
     return images, objects, {"dropped_objects": int((~keep).sum()), "dropped_images": before - len(images)}
 
 
+def drop_unreadable(images: pd.DataFrame, objects: pd.DataFrame, unreadable: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Leave images that cannot be decoded out of the built dataset (they are listed in the report)."""
+    bad = {item["image_id"] for item in unreadable}
+    return images[~images["image_id"].isin(bad)].reset_index(drop=True), objects[~objects["image_id"].isin(bad)].reset_index(drop=True), unreadable
+
+
 def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
     """Run every enabled step into a staged copy of `recipe.output`; swap it in on success."""
     taxonomy = load_taxonomy(Path(recipe.taxonomy))
@@ -153,6 +159,7 @@ def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
         images, objects, report["filter"] = filter_tables(images, objects, recipe.filter)
         if recipe.flat_lay.enabled:
             images, report["flat_lay"] = steps.flat_lay_step(images, stage, executor)
+            images, objects, report["skipped_unreadable"] = drop_unreadable(images, objects, report["flat_lay"]["unreadable"])
         if recipe.autobox.enabled:
             objects, report["autobox"] = steps.autobox_step(images, objects, stage, executor, recipe.autobox.split_pairs)
         if recipe.dedup.enabled:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from curate import autobox, augment, balance, dedup, flatlay, split
 from curate.dataset import CHANGES_FILE
+from curate.importing import is_url
 from curate.parallel import Executor
 
 # Images per task sent to a worker: each costs milliseconds, so small chunks keep workers evenly busy.
@@ -25,8 +26,8 @@ IMAGE_CHUNK = 8
 
 
 def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
-    """Absolute paths of the images (relative paths are relative to the dataset directory)."""
-    return [p if os.path.isabs(p) else str(root / p) for p in images["path"].astype(str)]
+    """Absolute paths of the images (relative paths are relative to the dataset directory; URLs stay URLs)."""
+    return [p if os.path.isabs(p) or is_url(p) else str(root / p) for p in images["path"].astype(str)]
 
 
 def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
@@ -70,7 +71,7 @@ def rebase_paths(images: pd.DataFrame, old_root: Path, new_root: Path) -> pd.Dat
     paths = []
     for p in images["path"].astype(str):
         inside = not os.path.isabs(p) and p.split("/", 1)[0] == "media"
-        paths.append(p if os.path.isabs(p) or inside else str((old_root / p).resolve()))
+        paths.append(p if os.path.isabs(p) or is_url(p) or inside else str((old_root / p).resolve()))
     return images.assign(path=paths)
 
 

@@ -231,9 +231,8 @@ def build_command(
     recipe = load_build_recipe(recipe_path, overrides)
     with _executor(executor, scheduler, workers) as run:
         report = run_build(recipe, run)
-    for step in report.values():
-        if isinstance(step, dict):
-            _print_unreadable(step)
+    unreadable = {(item["image_id"], item["error"]) for step in report.values() if isinstance(step, dict) for item in step.get("unreadable", [])}
+    _print_unreadable({"unreadable": [{"image_id": i, "error": e} for i, e in sorted(unreadable)]})
     ds = read_dataset(recipe.output)
     console.print(f"built {recipe.output}: {len(ds.images)} images, {len(ds.objects)} objects; reports in {ds.reports_dir}")
 
