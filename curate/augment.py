@@ -14,7 +14,7 @@ give the same copy on any executor.
 
 from __future__ import annotations
 
-import functools
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,9 +44,23 @@ def quantised_fill(colour: np.ndarray | None) -> tuple[int, int, int]:
     return tuple(int(min(255, round(float(c) / FILL_STEP) * FILL_STEP)) for c in colour)  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=64)
+_per_thread = threading.local()
+
+
 def build_pipeline(policy: str, angle: int, fill: tuple[int, int, int]):
-    """The albumentations Compose for a policy with a fixed rotation angle and fill colour."""
+    """The albumentations Compose for a policy with a fixed rotation angle and fill colour.
+
+    Pipelines are cached per thread: each call re-seeds its pipeline, and threads sharing one
+    (Dask workers in one process) would interleave seeds and lose reproducibility.
+    """
+    cache = _per_thread.__dict__.setdefault("pipelines", {})
+    key = (policy, angle, fill)
+    if key not in cache:
+        cache[key] = _compose(policy, angle, fill)
+    return cache[key]
+
+
+def _compose(policy: str, angle: int, fill: tuple[int, int, int]):
     import albumentations as A
 
     if policy not in POLICIES:

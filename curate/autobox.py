@@ -11,6 +11,7 @@ soft shadows (no edges) out and puts the box on the product's first pixel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -211,6 +212,27 @@ def iou_summary(ious: np.ndarray) -> dict[str, Any]:
         "share_iou_ge_0.9": float((ious >= 0.9).mean()),
         "histogram": np.histogram(ious, bins=10, range=(0, 1))[0].astype(int).tolist(),
     }
+
+
+def write_iou_histogram(ious: np.ndarray, path: Path) -> None:
+    """PNG histogram of proposal-vs-manual IoU, with the median marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(ious, bins=20, range=(0, 1), color="#4c72b0")
+    if len(ious):
+        ax.axvline(float(np.median(ious)), color="#c44e52", label=f"median {np.median(ious):.3f}")
+        ax.legend(loc="upper left")
+    ax.set_xlabel("IoU of the best proposal with the manual box")
+    ax.set_ylabel("boxes")
+    ax.set_title(f"auto-box QA ({len(ious)} manual boxes)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def autobox_targets(images: pd.DataFrame, objects: pd.DataFrame, qa: bool) -> pd.DataFrame:

@@ -98,14 +98,18 @@ def flat_lay_step(images: pd.DataFrame, root: Path, executor: Executor, only_mis
     return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
 
 
-def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Box flat-lays without boxes; with `qa`, compare proposals with manual boxes instead."""
+def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Box flat-lays without boxes; with `qa_chart`, compare proposals with manual boxes instead
+    (the tables are left as they are) and draw the IoU histogram there."""
+    qa = qa_chart is not None
     targets = autobox.autobox_targets(images, objects, qa)
     tasks = [(path, split_pairs) for path in image_paths(targets, root)]
     ok, failed = run_tasks(executor, autobox.autobox_file, targets, tasks, "auto-boxing")
     report: dict[str, Any] = {"images": len(targets), "unreadable": failed, "split_pairs": split_pairs}
     if qa:
-        report["qa"] = autobox.iou_summary(autobox.qa_ious(objects, ok))
+        ious = autobox.qa_ious(objects, ok)
+        report["qa"] = autobox.iou_summary(ious)
+        autobox.write_iou_histogram(ious, qa_chart)
         return objects, report
     objects, stats = autobox.apply_proposals(objects, ok)
     report.update(stats)

@@ -25,6 +25,7 @@ def test_qa_on_fashion_mnist_products_reports_tight_boxes(tmp_path, light):
     assert qa["boxes"] == QA_ITEMS
     assert qa["median"] >= 0.95
     assert qa["share_iou_ge_0.9"] >= 0.95
+    assert (ds / "reports" / "autobox-qa.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def _shoe_pair(rng, gap=30):

@@ -146,3 +146,20 @@ def test_cooccurrence_aware_undersampling_stops_at_the_limit_and_skips_cooccurri
 def test_only_the_augment_module_imports_albumentations():
     code = "import sys, curate.balance, curate.steps, curate.build, curate.autobox, curate.dedup, curate.split, curate.imbalance, curate.cli.curation_commands; print('albumentations' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_augmentation_is_reproducible_when_threads_share_a_process():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rgb = np.full((64, 96, 3), 240, np.uint8)
+    cv2.circle(rgb, (40, 30), 12, (30, 60, 90), -1)
+    box = np.array([[28 / 96, 18 / 64, 53 / 96, 43 / 64]])
+
+    def run(seed):
+        image, boxes, description = augment_image(rgb, box, "on-model", seed)
+        return description, boxes, image.tobytes()
+
+    serial = [run(seed) for seed in range(48)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(run, range(48)))
+    assert threaded == serial

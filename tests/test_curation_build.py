@@ -72,7 +72,10 @@ def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source
     assert "comparison" in json.loads((out / "reports" / "imbalance.json").read_text())
     assert list((out / "reports").glob("imbalance-*.png"))
 
-    again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "local", "--workers", "2"])
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
+        again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "dask", "--scheduler", cluster.scheduler_address])
     assert again.exit_code == 0, again.output
     assert [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")] == first
 
