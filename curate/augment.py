@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,7 +25,6 @@ from curate.errors import CurateError
 from curate.flatlay import colour_distance, measure_background
 from curate.imageio import load_image_rgb
 
-Policy = Literal["on-model", "flat-lay", "crop"]
 POLICIES: dict[str, tuple[str, ...]] = {
     "on-model": ("hflip", "vflip", "rotate-set"),
     "flat-lay": ("vflip", "rotate-set"),
@@ -38,9 +37,7 @@ CROP_ZOOM = (0.9, 1.2)
 FILL_STEP = 16
 
 
-def quantised_fill(colour: np.ndarray | None) -> tuple[int, int, int]:
-    if colour is None:
-        return (0, 0, 0)
+def quantised_fill(colour: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(min(255, round(float(c) / FILL_STEP) * FILL_STEP)) for c in colour)  # type: ignore[return-value]
 
 

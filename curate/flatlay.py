@@ -9,6 +9,7 @@ person at the frame edge and often stand them in a scene, which breaks that. The
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -35,7 +36,11 @@ class Background:
     @property
     def threshold(self) -> float:
         """Colour distance above which a pixel is foreground."""
-        return max(4.0 * self.noise, MIN_FOREGROUND_CONTRAST)
+        return foreground_threshold(self.noise)
+
+
+def foreground_threshold(noise: float) -> float:
+    return max(4.0 * noise, MIN_FOREGROUND_CONTRAST)
 
 
 def border_ring(image: np.ndarray, width: int, step: int = 1) -> np.ndarray:
@@ -69,6 +74,7 @@ def colour_distance(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 
 def measure_background(rgb: np.ndarray) -> Background:
+    """Colour, noise and plainness of the border ring (2% of the shorter side) of an RGB image."""
     h, w = rgb.shape[:2]
     width = max(2, round(0.02 * min(h, w)))
     # Statistics of a few thousand border pixels are as good as of all of them, and cheaper.
@@ -76,8 +82,8 @@ def measure_background(rgb: np.ndarray) -> Background:
     colour = np.array([median_u8(ring[:, c]) for c in range(ring.shape[1])], dtype=np.float32)
     distance = colour_distance(ring[:, None, :], colour).ravel()
     noise = median_u8(distance) * 1.4826
-    threshold = max(4.0 * noise, MIN_FOREGROUND_CONTRAST)
-    return Background(colour, noise, float((distance <= min(threshold, PLAIN_TOLERANCE)).mean()))
+    tolerance = min(foreground_threshold(noise), PLAIN_TOLERANCE)
+    return Background(colour, noise, float((distance <= tolerance).mean()))
 
 
 def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_MATCH) -> tuple[bool, float]:

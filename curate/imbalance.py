@@ -73,11 +73,6 @@ def active_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cells // max(1, y.shape[1]), cells % max(1, y.shape[1])
 
 
-def label_counts(labels: np.ndarray) -> np.ndarray:
-    y = np.asarray(labels, dtype=bool)
-    return np.bincount(active_labels(y)[1], minlength=y.shape[1])
-
-
 def ir_per_label(counts: np.ndarray) -> np.ndarray:
     """IR of each label (max count / count); labels that never occur get NaN."""
     counts = np.asarray(counts, dtype=np.float64)
