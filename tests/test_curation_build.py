@@ -153,3 +153,9 @@ def test_build_from_real_source_formats_catalogue_and_voc(tmp_path):
     assert report["dedup"]["near_groups"] + report["dedup"]["exact_groups"] >= 1
     before = report["balance"]["counts_before"]
     assert report["balance"]["ir_after"] <= max(before.values()) / min(before.values())
+
+
+def test_example_recipe_in_the_repository_is_valid():
+    recipe = load_build_recipe(Path(__file__).parents[1] / "recipes" / "build-example.yaml")
+    assert [item.source for item in recipe.inputs] == ["catalogue", "voc"]
+    assert recipe.balance.by == "object_type x image_type" and recipe.dedup.policy == "report"
