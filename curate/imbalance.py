@@ -62,15 +62,9 @@ def active_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Label matrices are sparse (a few labels per instance), so every measure below works on
     these pairs: one pass over the matrix, then work proportional to the labels actually set.
-    The pass reads 8 cells at a time as one 64-bit word and only unpacks the non-zero words.
     """
     y = np.ascontiguousarray(labels, dtype=bool)
-    flat = y.reshape(-1).view(np.uint8)
-    whole = flat.size // 8 * 8
-    hit = np.flatnonzero(flat[:whole].view(np.uint64))
-    within_row, within_word = np.nonzero(flat[:whole].reshape(-1, 8)[hit])
-    cells = np.concatenate([hit[within_row] * 8 + within_word, whole + np.flatnonzero(flat[whole:])])
-    return cells // max(1, y.shape[1]), cells % max(1, y.shape[1])
+    return np.divmod(np.flatnonzero(y), max(1, y.shape[1]))
 
 
 def ir_per_label(counts: np.ndarray) -> np.ndarray:
@@ -104,11 +98,12 @@ def scumble_from_pairs(rows: np.ndarray, cols: np.ndarray, ir: np.ndarray, n_ins
     """
     if n_instances == 0 or len(rows) == 0:
         return 0.0
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    n_active = np.diff(np.r_[starts, len(rows)])
-    values = ir[cols]
-    arithmetic = np.add.reduceat(values, starts) / n_active
-    geometric = np.exp(np.add.reduceat(np.log(values), starts) / n_active)
+    starts = np.concatenate(([0], np.flatnonzero(rows[1:] != rows[:-1]) + 1))
+    n_active = np.diff(np.append(starts, len(rows)))
+    with np.errstate(divide="ignore"):
+        log_ir = np.log(ir)  # per label, then gathered: cheaper than a log per (instance, label)
+    arithmetic = np.add.reduceat(ir[cols], starts) / n_active
+    geometric = np.exp(np.add.reduceat(log_ir[cols], starts) / n_active)
     # Float error must not leave 0..1 (one-label instances give exactly 0 in exact arithmetic).
     return float(np.clip(1.0 - geometric / arithmetic, 0.0, 1.0).sum() / n_instances)
 
