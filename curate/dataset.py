@@ -294,7 +294,8 @@ def write_text_atomic(target: Path, text: str) -> None:
 
 def value_counts(frame: pd.DataFrame, col: str) -> dict[str, int]:
     """Counts of each value of one column, nulls as '(none)', sorted by value."""
-    return {str(k): int(v) for k, v in frame[col].fillna("(none)").astype(str).value_counts().sort_index().items()}
+    values = frame[col].astype(object).where(frame[col].notna(), "(none)").astype(str)
+    return {k: int(v) for k, v in values.value_counts().sort_index().items()}
 
 
 def counts(images: pd.DataFrame, objects: pd.DataFrame) -> dict[str, Any]:
