@@ -110,7 +110,7 @@ def crop_resized(image: np.ndarray, box_xyxy_rel, pad: float, size: int) -> np.n
     return resize_square(image[top:bottom, left:right], size)
 
 
-def crop_pads(n: int, random_pad: bool, seed: int, pad_range: tuple[float, float] = CROP_PAD_RANGE) -> np.ndarray:
+def crop_pads(n: int, random_pad: bool, seed: int = 0, pad_range: tuple[float, float] = CROP_PAD_RANGE) -> np.ndarray:
     """Random pads for training crops; the middle of the range for evaluation and inference."""
     if random_pad:
         return np.random.default_rng(seed).uniform(pad_range[0], pad_range[1], size=n)

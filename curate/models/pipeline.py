@@ -194,9 +194,14 @@ def draw_predictions(image_rgb: np.ndarray, objects: list[dict[str, Any]]) -> np
 
 
 def predict_to_file(source: Path, models_dir: Path, out: Path, visualize: Path | None, rules: list[str]) -> dict[str, Any]:
-    """Predict every image; undecodable ones are reported in `failed` and the rest go on."""
+    """`curate predict`: every image under `source` through the models in `models_dir`."""
     files = image_files(Path(source))
-    predictor = MergedPredictor(Path(models_dir), rules)
+    return write_predictions(files, MergedPredictor(Path(models_dir), rules), out, visualize)
+
+
+def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, visualize: Path | None) -> dict[str, Any]:
+    """Predict every file; undecodable ones are reported in `failed` and the rest go on."""
+    rules = predictor.rules
     records, failed = [], []
     removed_counts = {name: 0 for name in RULES}
     if visualize is not None:
