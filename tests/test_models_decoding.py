@@ -20,7 +20,7 @@ VOCABULARY = sorted(
 CATEGORIES = sorted(TAX.categories)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.floats(0, 1), min_size=len(VOCABULARY), max_size=len(VOCABULARY)),
     st.sampled_from(CATEGORIES + [None]),

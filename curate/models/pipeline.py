@@ -24,7 +24,8 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, write_text_atomic
 from curate.errors import CurateError
-from curate.models.data import crop_resized, crop_pads, read_image_rgb
+from curate.imageio import load_image_rgb
+from curate.models.data import crop_pads, crop_resized
 from curate.models.evaluate import iou_xyxy
 from curate.progress import track
 
@@ -209,7 +210,7 @@ def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, 
     for path in track(files, "predicting"):
         start = time.perf_counter()
         try:
-            image = read_image_rgb(path)
+            image = load_image_rgb(path)
         except CurateError as exc:
             failed.append({"image": str(path), "error": str(exc)})
             continue
