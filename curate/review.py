@@ -789,8 +789,11 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
 def launch_app(name: str, view: str | None = None, port: int = 5151, remote: bool = False, wait: bool = True):
     """Open the App on 127.0.0.1 for the named dataset (optionally a saved view) and block.
 
-    Ctrl-C closes the session; FiftyOne's server is a child that exits with this process.
+    Ctrl-C (or SIGTERM) closes the session, which stops FiftyOne's App server, so no server
+    process outlives the command.
     """
+    import signal
+
     fo = _fiftyone()
     ds = _load_fo_dataset(fo, name)
     target = ds
@@ -799,24 +802,20 @@ def launch_app(name: str, view: str | None = None, port: int = 5151, remote: boo
             raise CurateError(f"FiftyOne dataset '{name}' has no saved view '{view}'; saved views: {', '.join(ds.list_saved_views())}")
         target = ds.load_saved_view(view)
     session = fo.launch_app(target, port=port, address="127.0.0.1", remote=remote, auto=not remote)
-    if wait:
-        try:
-            session.wait(-1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            _shutdown(session)
-    return session
+    if not wait:
+        return session
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
 
-def _shutdown(session) -> None:
-    """Close the session and stop the App server so no process outlives the command."""
-    import fiftyone.core.session.session as fos_session
-
+    # a shell may start us with SIGINT ignored (background jobs); Ctrl-C must still stop the App
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        session.close()
+        session.wait(-1)
+    except KeyboardInterrupt:
+        pass
     finally:
-        server = getattr(fos_session, "_server_services", {})
-        for service in list(server.values()):
-            service.stop()
-        server.clear()
+        session.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return session
