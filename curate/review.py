@@ -185,21 +185,30 @@ def default_review_name(dataset: Dataset) -> str:
 def _fiftyone():
     """Import FiftyOne with usage tracking off, failing fast on an unreachable database."""
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    # checked before the (slow) FiftyOne import, which would otherwise wait 30 s to time out
+    _check_database_uri(os.environ.get("FIFTYONE_DATABASE_URI"))
     import fiftyone as fo
 
-    uri = os.environ.get("FIFTYONE_DATABASE_URI") or fo.config.database_uri
-    if uri:
-        import pymongo
-        from pymongo.errors import PyMongoError
-
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000).admin.command("ping")
-        except PyMongoError as exc:
-            raise CurateError(
-                f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
-                "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
-            ) from None
+    if fo.config.database_uri and not os.environ.get("FIFTYONE_DATABASE_URI"):
+        _check_database_uri(fo.config.database_uri)
     return fo
+
+
+def _check_database_uri(uri: str | None) -> None:
+    if not uri:
+        return
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000)
+        client.admin.command("ping")
+        client.close()
+    except PyMongoError as exc:
+        raise CurateError(
+            f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
+            "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
+        ) from None
 
 
 def _load_fo_dataset(fo, name: str):
