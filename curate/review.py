@@ -448,7 +448,8 @@ def send_dataset(
         ds.add_samples(samples)
         _declare_sample_fields(fo, ds, images)
         report.added = len(samples)
-    if gone or new or changed:
+    wanted = set(view_names(images))
+    if not wanted <= set(ds.list_saved_views()) or ds.info.get("sagemaker_threshold") != sagemaker_threshold:
         save_views(ds, images, sagemaker_threshold)
     return report
 
@@ -483,7 +484,17 @@ def save_views(ds, images: pd.DataFrame, sagemaker_threshold: float = DEFAULT_SA
         views["leakage"] = base.match(F(LEAKAGE_COLUMN) == True)  # noqa: E712
     for view_name, view in views.items():
         ds.save_view(view_name, view, overwrite=True)
+    ds.info["sagemaker_threshold"] = sagemaker_threshold
+    ds.save()
     return list(views)
+
+
+def view_names(images: pd.DataFrame) -> list[str]:
+    """The saved views `save_views` creates for a dataset with these image columns."""
+    names = ["auto-boxed to review", "sagemaker low confidence", "taxonomy violations", "augmented", *(f"split {s}" for s in SPLITS)]
+    names += ["near-duplicates"] if DUPLICATE_COLUMN in images.columns else []
+    names += ["leakage"] if LEAKAGE_COLUMN in images.columns else []
+    return names
 
 
 def add_predictions(dataset_path_or_name: str | Path, predictions: pd.DataFrame, eval_key: str = "eval", iou: float = 0.5) -> dict[str, float]:
