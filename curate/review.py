@@ -673,10 +673,6 @@ class SyncReport:
     stale: int = 0
     changes: int = 0
 
-    @property
-    def changed_anything(self) -> bool:
-        return self.changes > 0
-
 
 def _format(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
