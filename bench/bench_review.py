@@ -135,8 +135,13 @@ def main() -> None:
         print(f"incremental after 1% changed:  {incr_s:.2f}s  ({report.updated} samples updated) = "
               f"{full_s / incr_s:.1f}x faster than the full send   (target >= 10x)")
     finally:
+        import fiftyone.core.odm.database as fodb
+
         for name in fo.list_datasets():
             fo.delete_dataset(name)
+        fodb._disconnect()
+        if fodb._db_service is not None:  # stop mongod before its data directory goes
+            fodb._db_service.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
