@@ -185,21 +185,30 @@ def default_review_name(dataset: Dataset) -> str:
 def _fiftyone():
     """Import FiftyOne with usage tracking off, failing fast on an unreachable database."""
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    # checked before the (slow) FiftyOne import, which would otherwise wait 30 s to time out
+    _check_database_uri(os.environ.get("FIFTYONE_DATABASE_URI"))
     import fiftyone as fo
 
-    uri = os.environ.get("FIFTYONE_DATABASE_URI") or fo.config.database_uri
-    if uri:
-        import pymongo
-        from pymongo.errors import PyMongoError
-
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000).admin.command("ping")
-        except PyMongoError as exc:
-            raise CurateError(
-                f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
-                "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
-            ) from None
+    if fo.config.database_uri and not os.environ.get("FIFTYONE_DATABASE_URI"):
+        _check_database_uri(fo.config.database_uri)
     return fo
+
+
+def _check_database_uri(uri: str | None) -> None:
+    if not uri:
+        return
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000)
+        client.admin.command("ping")
+        client.close()
+    except PyMongoError as exc:
+        raise CurateError(
+            f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
+            "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
+        ) from None
 
 
 def _load_fo_dataset(fo, name: str):
@@ -417,15 +426,7 @@ def send_dataset(
         changed = [i for i in changed if i not in edited]
     by_id = images.set_index("image_id", drop=False)
     if changed:
-        view = ds.select([sample_id[i] for i in changed])
-        for sample in track(view.iter_samples(autosave=True, batch_size=500), "Updating samples", total=len(changed)):
-            fresh, extra = _build_sample(fo, dataset, by_id.loc[sample.image_id].to_dict(), rows.get(sample.image_id, []),
-                                         [t for t in sample.tags if t not in ORIGIN_TAGS])
-            for field_name, value in fresh.iter_fields():
-                if field_name not in ("id", "filepath", "created_at", "last_modified_at"):
-                    sample[field_name] = value
-            sample.filepath = fresh.filepath
-            report.unmirrored_whole_image += extra
+        report.unmirrored_whole_image += _overwrite_samples(fo, ds, dataset, by_id, rows, {sample_id[i]: i for i in changed}, drop_tags=ORIGIN_TAGS)
         report.updated = len(changed)
     if gone:
         ds.delete_samples([sample_id[i] for i in gone])
@@ -439,7 +440,8 @@ def send_dataset(
         ds.add_samples(samples)
         _declare_sample_fields(fo, ds, images)
         report.added = len(samples)
-    if gone or new or changed:
+    wanted = set(view_names(images))
+    if not wanted <= set(ds.list_saved_views()) or ds.info.get("sagemaker_threshold") != sagemaker_threshold:
         save_views(ds, images, sagemaker_threshold)
     return report
 
@@ -474,7 +476,17 @@ def save_views(ds, images: pd.DataFrame, sagemaker_threshold: float = DEFAULT_SA
         views["leakage"] = base.match(F(LEAKAGE_COLUMN) == True)  # noqa: E712
     for view_name, view in views.items():
         ds.save_view(view_name, view, overwrite=True)
+    ds.info["sagemaker_threshold"] = sagemaker_threshold
+    ds.save()
     return list(views)
+
+
+def view_names(images: pd.DataFrame) -> list[str]:
+    """The saved views `save_views` creates for a dataset with these image columns."""
+    names = ["auto-boxed to review", "sagemaker low confidence", "taxonomy violations", "augmented", *(f"split {s}" for s in SPLITS)]
+    names += ["near-duplicates"] if DUPLICATE_COLUMN in images.columns else []
+    names += ["leakage"] if LEAKAGE_COLUMN in images.columns else []
+    return names
 
 
 def add_predictions(dataset_path_or_name: str | Path, predictions: pd.DataFrame, eval_key: str = "eval", iou: float = 0.5) -> dict[str, float]:
@@ -653,10 +665,6 @@ class SyncReport:
     stale: int = 0
     changes: int = 0
 
-    @property
-    def changed_anything(self) -> bool:
-        return self.changes > 0
-
 
 def _format(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -772,14 +780,28 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
     images, prepared, _ = _prepared(refreshed, tax)
     rows = _rows_by_image(prepared)
     by_id = images.set_index("image_id", drop=False)
-    view = ds.select([state.sample_ids[i] for i in touched_images])
-    for sample in view.iter_samples(autosave=True):
-        keep = [t for t in sample.tags if t not in ORIGIN_TAGS + (ACCEPT, REJECT)]
-        fresh, _ = _build_sample(fo, refreshed, by_id.loc[sample.image_id].to_dict(), rows.get(sample.image_id, []), keep)
-        for field_name, value in fresh.iter_fields():
-            if field_name not in ("id", "filepath", "created_at", "last_modified_at"):
-                sample[field_name] = value
+    _overwrite_samples(fo, ds, refreshed, by_id, rows, {state.sample_ids[i]: i for i in touched_images}, drop_tags=ORIGIN_TAGS + (ACCEPT, REJECT))
     return report
+
+
+def _overwrite_samples(fo, ds, dataset: Dataset, images_by_id: pd.DataFrame, rows: dict[str, list[dict]],
+                       image_of_sample: dict[str, str], drop_tags: tuple[str, ...]) -> int:
+    """Rebuild the given samples from the tables and write them field by field in bulk.
+
+    Bulk `set_values` skips loading the old samples, which is most of the cost of an update.
+    Tags other than `drop_tags` (a curator's own) are kept. Returns the unmirrored label count.
+    """
+    view = ds.select(list(image_of_sample))
+    old_tags = dict(zip(*view.values(["id", "tags"])))
+    fresh, unmirrored = {}, 0
+    for sid, image_id in track(image_of_sample.items(), "Updating samples", total=len(image_of_sample)):
+        keep = [t for t in old_tags.get(sid) or [] if t not in drop_tags]
+        fresh[sid], extra = _build_sample(fo, dataset, images_by_id.loc[image_id].to_dict(), rows.get(image_id, []), keep)
+        unmirrored += extra
+    names = {name for sample in fresh.values() for name in sample.field_names} - {"id", "created_at", "last_modified_at"}
+    for name in sorted(names):
+        view.set_values(name, {sid: sample[name] for sid, sample in fresh.items()}, key_field="id")
+    return unmirrored
 
 
 # ---------------------------------------------------------------------------------------------
@@ -789,8 +811,11 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
 def launch_app(name: str, view: str | None = None, port: int = 5151, remote: bool = False, wait: bool = True):
     """Open the App on 127.0.0.1 for the named dataset (optionally a saved view) and block.
 
-    Ctrl-C closes the session; FiftyOne's server is a child that exits with this process.
+    Ctrl-C (or SIGTERM) closes the session, which stops FiftyOne's App server, so no server
+    process outlives the command.
     """
+    import signal
+
     fo = _fiftyone()
     ds = _load_fo_dataset(fo, name)
     target = ds
@@ -799,24 +824,20 @@ def launch_app(name: str, view: str | None = None, port: int = 5151, remote: boo
             raise CurateError(f"FiftyOne dataset '{name}' has no saved view '{view}'; saved views: {', '.join(ds.list_saved_views())}")
         target = ds.load_saved_view(view)
     session = fo.launch_app(target, port=port, address="127.0.0.1", remote=remote, auto=not remote)
-    if wait:
-        try:
-            session.wait(-1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            _shutdown(session)
-    return session
+    if not wait:
+        return session
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
 
-def _shutdown(session) -> None:
-    """Close the session and stop the App server so no process outlives the command."""
-    import fiftyone.core.session.session as fos_session
-
+    # a shell may start us with SIGINT ignored (background jobs); Ctrl-C must still stop the App
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        session.close()
+        session.wait(-1)
+    except KeyboardInterrupt:
+        pass
     finally:
-        server = getattr(fos_session, "_server_services", {})
-        for service in list(server.values()):
-            service.stop()
-        server.clear()
+        session.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return session
