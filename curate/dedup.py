@@ -113,6 +113,17 @@ def leakage(duplicates: pd.DataFrame) -> list[dict[str, Any]]:
     return leaks
 
 
+def mark_duplicates(images: pd.DataFrame, duplicates: pd.DataFrame, leaks: list[dict[str, Any]]) -> pd.DataFrame:
+    """Columns the review loop turns into views: `duplicate_group` (null when unique) and
+    `leakage` (an evaluation image with a train duplicate, or that train duplicate)."""
+    group_of = dict(zip(duplicates["image_id"], duplicates["group"]))
+    leaked = {leak["image_id"] for leak in leaks} | {t for leak in leaks for t in leak["train_duplicates"]}
+    return images.assign(
+        duplicate_group=[f"group-{group_of[i]}" if i in group_of else None for i in images["image_id"]],
+        leakage=images["image_id"].isin(leaked).to_numpy(),
+    )
+
+
 def images_to_drop(duplicates: pd.DataFrame, policy: str) -> list[str]:
     """Ids dropped by the policy; gold images are never dropped."""
     if policy == "report":
@@ -159,6 +170,7 @@ def dedup_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: DedupRecip
         ],
     }
     images = images[~images["image_id"].isin(dropped)].reset_index(drop=True)
+    images = mark_duplicates(images, duplicates, report["leakage"])
     objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
     many = multi_label_objects(objects)
     report["multi_label_objects"] = {"policy": recipe.multi_label_objects, "objects": sorted(objects.loc[many, "object_id"])}

@@ -89,8 +89,12 @@ def test_policies_report_and_drop_leaks_and_flagging():
         for n, (s, h, p) in enumerate([("train", "aa", "00ff00ff00ff00ff"), ("train", "aa", "00ff00ff00ff00ff"), ("val", "bb", "ffff0000ffff0000"), ("train", "cc", "ffff0000ffff0001")])
     ])
     objects = objects_frame([{"object_id": f"o{n}", "image_id": f"i{n}", "source_label": "x", "style": "polo", "attributes": ["style:muscle"] if n == 0 else []} for n in range(4)])
-    _, _, report = dedup_tables(images, objects, DedupRecipe(policy="report"))
+    marked, _, report = dedup_tables(images, objects, DedupRecipe(policy="report"))
     assert report["dropped_images"] == [] and report["groups_within_one_split"] == 1 and report["groups_across_splits"] == 1
+    # the columns the review loop turns into "near-duplicates" and "leakage" views
+    groups = marked.set_index("image_id")["duplicate_group"]
+    assert groups["i0"] == groups["i1"] and groups["i2"] == groups["i3"] and groups["i0"] != groups["i2"]
+    assert marked.set_index("image_id")["leakage"].to_dict() == {"i0": False, "i1": False, "i2": True, "i3": True}
     kept, _, report = dedup_tables(images, objects, DedupRecipe(policy="drop-leaks"))
     assert report["dropped_images"] == ["i3"]  # the within-train pair is not leakage
     _, flagged, _ = dedup_tables(images, objects, DedupRecipe(policy="report", multi_label_objects="flag"))
