@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from curate.category_model import check_model_matches, dataset_embedder, embed_arrays, load_category_model
-from curate.dataset import read_dataset, save_tables
+from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
 from curate.embeddings import EmbeddingStore, read_embeddings, update_embeddings
 from curate.errors import CurateError
-from curate.label_noise import label_issues, out_of_fold_probabilities
+from curate.label_noise import box_disagreements, label_issues, out_of_fold_probabilities
 from curate.pixels import model_input, read_pixels
 from curate.progress import track
 from curate.search import build_index, search_index
@@ -117,3 +117,25 @@ def rank_mislabelled(dataset_path: str | Path, model_dir: str | Path, split: str
     table = table.merge(scored, on="object_id", how="left")
     save_tables(dataset.path, dataset.images, table, dataset.meta)
     return scored.merge(objects[["object_id", "image_id", "category"]], on="object_id").sort_values("label_issue_score", ascending=False, kind="mergesort").reset_index(drop=True)
+
+
+def flag_box_issues(dataset_path: str | Path, predictions_path: str | Path, iou_match: float = 0.5, min_confidence: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare the ground-truth boxes with a detector's predictions (Parquet: image_id, category,
+    x_min, y_min, x_max, y_max, box_confidence); write box_spurious_score into objects.parquet
+    and the likely-missing boxes to reports/likely_missing_boxes.parquet."""
+    dataset = read_dataset(dataset_path)
+    predictions_path = Path(predictions_path)
+    try:
+        predicted = pd.read_parquet(predictions_path)
+    except (OSError, ValueError) as exc:
+        raise CurateError.at(predictions_path, f"cannot read the predictions: {exc}") from None
+    needed = ["image_id", "category", *BOX_COLUMNS, "box_confidence"]
+    missing_cols = [c for c in needed if c not in predicted.columns]
+    if missing_cols:
+        raise CurateError.at(predictions_path, f"missing columns {', '.join(missing_cols)}", field=missing_cols[0])
+    spurious, missing = box_disagreements(dataset.objects, predicted, iou_match, min_confidence)
+    table = dataset.objects.drop(columns=["box_spurious_score"], errors="ignore").merge(spurious[["object_id", "box_spurious_score"]], on="object_id", how="left")
+    save_tables(dataset.path, dataset.images, table, dataset.meta)
+    dataset.reports_dir.mkdir(parents=True, exist_ok=True)
+    missing.to_parquet(dataset.reports_dir / "likely_missing_boxes.parquet", index=False)
+    return spurious.sort_values("box_spurious_score", ascending=False, kind="mergesort").reset_index(drop=True), missing
