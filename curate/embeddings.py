@@ -129,8 +129,8 @@ def write_embeddings(dataset_path: Path, store: EmbeddingStore) -> Path:
 
 def update_embeddings(dataset: Dataset, model: dict, embed: Embedder, batch_size: int = 256, progress=lambda items, description, total: items) -> dict[str, int]:
     """Bring the model's embeddings file up to date with the tables; only new or changed rows are
-    computed. `model` carries sha256, path and labels. Returns counts of computed, reused and
-    dropped rows."""
+    computed. `model` carries sha256, path and labels. Returns counts: computed, reused, and
+    dropped (stored rows no longer valid: the object was removed or its image or box changed)."""
     jobs = embedding_jobs(dataset)
     path = embeddings_path(dataset.path, model["sha256"])
     old = read_embeddings(dataset.path, model["sha256"]) if path.exists() else None
