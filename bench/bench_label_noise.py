@@ -26,11 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import numpy as np  # noqa: E402
 
 from curate.catalogue import embed_dataset, rank_mislabelled, search_catalogue  # noqa: E402
-from curate.category_model import embed_arrays  # noqa: E402
+from curate.category_model import embed_image_file  # noqa: E402
 from curate.dataset import read_dataset  # noqa: E402
 from curate.embeddings import read_embeddings  # noqa: E402
 from curate.label_noise import auroc, precision_at_k  # noqa: E402
-from curate.pixels import model_input, read_pixels  # noqa: E402
 from curate.search import build_index, search_index  # noqa: E402
 from intel_fixtures import fashion_mnist_dataset, train_category_model  # noqa: E402
 
@@ -63,7 +62,7 @@ def run(work: Path, args) -> None:
     is_flipped = ranked["object_id"].isin(flipped).to_numpy()
     scores = ranked["label_issue_score"].to_numpy()
     random_scores = np.random.default_rng(args.seed).random(len(scores))
-    print(f"planted noise: {len(ranked)} train labels, {k} flipped (5 %), {args.folds}-fold, small CNN {args.epochs} epochs")
+    print(f"planted noise: {len(ranked)} train labels, {k} flipped (5 %), {args.folds}-fold, curate.models small_cnn, up to {args.epochs} epochs")
     print(f"  confident learning  precision@{k} = {precision_at_k(scores, is_flipped, k):.3f}   AUROC = {auroc(scores, is_flipped):.4f}")
     print(f"  random ranking      precision@{k} = {precision_at_k(random_scores, is_flipped, k):.3f}   AUROC = {auroc(random_scores, is_flipped):.4f}")
     print(f"  flagged by confident learning: {int(ranked['label_issue'].sum())}, of which flipped: {int(ranked.loc[ranked['label_issue'], 'object_id'].isin(flipped).sum())}")
@@ -75,8 +74,7 @@ def run(work: Path, args) -> None:
     index = build_index(store.vectors, "exact")
     queries = read_dataset(queries_path)
     query_rows = queries.objects.merge(queries.images[["image_id", "path"]], on="image_id")
-    inputs = np.stack([model_input(read_pixels(queries.image_path(p), model.channels), model.input_size) for p in query_rows["path"]])
-    vectors, _ = embed_arrays(model, inputs)
+    vectors = [embed_image_file(model, queries.image_path(p))[0] for p in query_rows["path"]]
     hits = []
     for vector, category in zip(vectors, query_rows["object_id"].map(query_truth)):
         rows, _ = search_index(index, vector, 5)

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate.category_model import check_model_matches, dataset_embedder, embed_arrays, load_category_model
+from curate.category_model import check_model_matches, dataset_embedder, embed_image_file, load_category_model
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
 from curate.embeddings import EmbeddingStore, read_embeddings, update_embeddings
 from curate.errors import CurateError
 from curate.label_noise import box_disagreements, label_issues, out_of_fold_probabilities
-from curate.pixels import model_input, read_pixels
 from curate.progress import track
 from curate.search import build_index, search_index
 
@@ -66,9 +65,8 @@ def search_catalogue(
         allowed = (objects["category"] == category).to_numpy()
         if not allowed.any():
             raise CurateError(f"no embedded object has category '{category}'")
-    query = model_input(read_pixels(query_image, model.channels), model.input_size)
-    vector, _ = embed_arrays(model, query[None])
-    rows, scores = search_index(build_index(store.vectors, method), vector[0], k, allowed)
+    vector, _ = embed_image_file(model, query_image)
+    rows, scores = search_index(build_index(store.vectors, method), vector, k, allowed)
     hits = objects.iloc[rows]
     paths = dataset.images.set_index("image_id")["path"]
     return pd.DataFrame(

@@ -1,36 +1,36 @@
-"""A trained category classifier as an embedder: penultimate-layer features and class probabilities.
+"""A trained category classifier (a `curate train category` model directory) as an embedder:
+penultimate-layer features and class probabilities for object crops and images.
 
-A model directory holds `model.keras` (a Keras 3 classifier whose last layer is the softmax over
-the categories) and `model.yaml` (labels in output order, the taxonomy identity it was trained
-against, input size and channels). Keras is imported inside functions only.
+Only a single model over every category has one embedding space; per-object-type models are
+refused. Keras is imported inside functions only (through curate.models).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from curate.dataset import BOX_COLUMNS, Dataset
+from curate.dataset import Dataset
 from curate.errors import CurateError
-from curate.pixels import crop_xyxy_rel, model_input, read_pixels
+from curate.models.common import META_FILE, MODEL_FILE, file_sha256, load_keras_models, read_model_info
+from curate.models.data import crop_resized, object_crops, read_image_rgb
 
-MODEL_FILE = "model.keras"
-MODEL_META = "model.yaml"
+SINGLE_MODEL = "all"
 
 
 @dataclass
 class CategoryModel:
     path: Path
+    info: dict
     labels: list[str]
     taxonomy: dict
-    input_size: tuple[int, int]
-    channels: int
+    image_size: int
     sha256: str
     _networks: Any = field(default=None, repr=False)
 
@@ -42,36 +42,36 @@ class CategoryModel:
         if self._networks is None:
             import keras
 
-            classifier = keras.saving.load_model(self.path / MODEL_FILE, compile=False)
+            classifier = load_keras_models(self.path, self.info)[SINGLE_MODEL]
             # The penultimate features are what the final softmax layer reads.
             embedder = keras.Model(classifier.inputs, classifier.layers[-1].input)
             self._networks = (embedder, classifier)
         return self._networks
 
 
-def model_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for name in (MODEL_FILE, MODEL_META):
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()
-
-
 def load_category_model(folder: str | Path) -> CategoryModel:
     folder = Path(folder)
-    for name in (MODEL_FILE, MODEL_META):
-        if not (folder / name).exists():
-            raise CurateError.at(folder / name, "missing: a category model directory needs model.keras and model.yaml")
-    meta = yaml.safe_load((folder / MODEL_META).read_text()) or {}
-    missing = [k for k in ("labels", "taxonomy", "input_size", "channels") if k not in meta]
-    if missing:
-        raise CurateError.at(folder / MODEL_META, f"missing keys {', '.join(missing)}", field=missing[0])
-    return CategoryModel(folder, list(meta["labels"]), dict(meta["taxonomy"]), tuple(meta["input_size"]), int(meta["channels"]), model_sha256(folder))
+    info = read_model_info(folder, "category")
+    if list(info["labels"]) != [SINGLE_MODEL]:
+        raise CurateError.at(
+            folder / META_FILE,
+            f"a model per object type ({', '.join(info['labels'])}) has no single embedding space; "
+            "train one category model over every category (model.per_object_type: false)",
+            field="labels",
+        )
+    if not (folder / MODEL_FILE).is_file():
+        raise CurateError.at(folder / MODEL_FILE, "missing: the model directory has no trained network")
+    labels = list(info["labels"][SINGLE_MODEL])
+    # The network's weights and its label order identify the embedding space; model.json also
+    # gathers evaluation results, which must not invalidate stored embeddings.
+    digest = hashlib.sha256(f"{file_sha256(folder / MODEL_FILE)}\x1f{json.dumps(labels)}".encode()).hexdigest()
+    return CategoryModel(folder, info, labels, dict(info.get("taxonomy") or {}), int(info["image_size"]), digest)
 
 
 def check_model_matches(model: CategoryModel, dataset: Dataset) -> None:
     """The model must be trained on the dataset's taxonomy version and know its categories."""
     expected = dataset.meta.get("taxonomy") or {}
-    meta_file = model.path / MODEL_META
+    meta_file = model.path / META_FILE
     for key in ("name", "version", "sha256"):
         if expected.get(key) is not None and model.taxonomy.get(key) != expected.get(key):
             raise CurateError.at(
@@ -85,18 +85,8 @@ def check_model_matches(model: CategoryModel, dataset: Dataset) -> None:
         raise CurateError.at(meta_file, f"the model's labels do not cover the dataset's categories {unknown}", field="labels")
 
 
-def model_inputs(dataset: Dataset, jobs: pd.DataFrame, model: CategoryModel) -> np.ndarray:
-    """The batch of crops (or whole images) the jobs name, as the model's input tensor."""
-    batch = []
-    for row in jobs.itertuples(index=False):
-        box = tuple(getattr(row, c) for c in BOX_COLUMNS)
-        box = None if any(pd.isna(v) for v in box) else box
-        pixels = read_pixels(dataset.image_path(row.path), model.channels)
-        batch.append(model_input(crop_xyxy_rel(pixels, box), model.input_size))
-    return np.stack(batch)
-
-
 def embed_arrays(model: CategoryModel, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, size, size, 3) -> (embeddings (N, dim), probabilities (N, classes)), float32."""
     embedder, classifier = model.networks()
     return (
         np.asarray(embedder.predict(inputs, verbose=0, batch_size=256), dtype=np.float32).reshape(len(inputs), -1),
@@ -104,43 +94,18 @@ def embed_arrays(model: CategoryModel, inputs: np.ndarray) -> tuple[np.ndarray, 
     )
 
 
+def embed_image_file(model: CategoryModel, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One whole image (a search query) -> its embedding and class probabilities."""
+    image = crop_resized(read_image_rgb(Path(path)), None, 0.0, model.image_size)
+    vectors, probs = embed_arrays(model, image[None])
+    return vectors[0], probs[0]
+
+
 def dataset_embedder(dataset: Dataset, model: CategoryModel):
-    """The Embedder (jobs -> embeddings, probabilities) that update_embeddings calls per batch."""
+    """The Embedder (jobs -> embeddings, probabilities) that update_embeddings calls per batch;
+    crops are cut exactly as the classifier sees them at inference."""
 
     def embed(jobs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return embed_arrays(model, model_inputs(dataset, jobs, model))
+        return embed_arrays(model, object_crops(dataset, jobs, model.image_size, random_pad=False))
 
     return embed
-
-
-def save_category_model(network, folder: str | Path, labels: list[str], taxonomy: dict, input_size: tuple[int, int], channels: int) -> CategoryModel:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    network.save(folder / MODEL_FILE)
-    meta = {"labels": list(labels), "taxonomy": dict(taxonomy), "input_size": list(input_size), "channels": int(channels)}
-    (folder / MODEL_META).write_text(yaml.safe_dump(meta, sort_keys=False))
-    return load_category_model(folder)
-
-
-def small_category_network(input_size: tuple[int, int], channels: int, classes: int, width: int = 64, seed: int = 0):
-    """A two-block CNN with a `width`-unit penultimate layer: fast enough to train k times on CPU."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((*input_size, channels))
-    x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(width, activation="relu", name="embedding")(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="category")(x)
-    network = keras.Model(inputs, outputs)
-    network.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return network
-
-
-def fit_small_network(inputs: np.ndarray, labels: np.ndarray, classes: int, epochs: int = 8, width: int = 64, seed: int = 0):
-    network = small_category_network(inputs.shape[1:3], inputs.shape[3], classes, width, seed)
-    network.fit(inputs, labels, epochs=epochs, batch_size=64, verbose=0)
-    return network

@@ -18,30 +18,18 @@ import pandas as pd
 
 from curate.dataset import Dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.pixels import read_pixels
+from curate.flatlay import measure_background
+from curate.imageio import load_image_rgb
 from curate.progress import track
 
-# Width of the border strip (share of each side) whose pixels stand for the background.
-BORDER_SHARE = 0.06
-# Grey levels within this distance of the border's median count as the same background.
-BACKGROUND_TOLERANCE = 12
 # The per-category measures compared with the catalogue to find unusual photography.
 DEVIATION_MEASURES = ("flat_lay_share", "multi_item_share", "log_aspect", "log_megapixels", "background_uniformity")
 
 
-def background_uniformity(gray: np.ndarray) -> float:
-    """Share of border pixels within BACKGROUND_TOLERANCE grey levels of the border median.
-
-    Product shots on a seamless studio background score near 1; lifestyle photos near 0.
-    """
-    h, w = gray.shape[:2]
-    bh, bw = max(1, round(h * BORDER_SHARE)), max(1, round(w * BORDER_SHARE))
-    border = np.concatenate([gray[:bh].ravel(), gray[-bh:].ravel(), gray[:, :bw].ravel(), gray[:, -bw:].ravel()]).astype(np.int16)
-    return float((np.abs(border - np.median(border)) <= BACKGROUND_TOLERANCE).mean())
-
-
 def image_photography(dataset: Dataset) -> pd.DataFrame:
-    """One row per image: flat_lay, object and category counts, size, aspect, background."""
+    """One row per image: flat_lay, object and category counts, size, aspect, and background
+    uniformity (the share of the border ring matching its median colour, as flat-lay detection
+    measures it: near 1 on a seamless studio background, low in a scene)."""
     images, objects = dataset.images, dataset.objects
     if images.empty:
         raise CurateError.at(dataset.path, "the dataset has no images: nothing to report")
@@ -51,7 +39,7 @@ def image_photography(dataset: Dataset) -> pd.DataFrame:
     frame["categories"] = frame["categories"].fillna(0).astype(int)
     uniformity = []
     for path in track(frame["path"], "background", total=len(frame)):
-        uniformity.append(background_uniformity(read_pixels(dataset.image_path(path), channels=1)))
+        uniformity.append(measure_background(load_image_rgb(dataset.image_path(path))).border_match)
     frame["background_uniformity"] = uniformity
     frame["aspect"] = frame["width"] / frame["height"]
     frame["megapixels"] = frame["width"] * frame["height"] / 1e6

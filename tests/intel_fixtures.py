@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.category_model import fit_small_network, save_category_model
-from curate.dataset import images_frame, objects_frame, read_dataset, save_tables, stable_id
+from curate.category_model import CategoryModel, load_category_model
+from curate.dataset import images_frame, objects_frame, save_tables, stable_id
 from curate.fashion_mnist import locate_fashion_mnist, read_split, stratified_indices
+from curate.models.classifier import CategoryRecipe, train_category
 from curate.taxonomy import load_mapping, load_taxonomy
 
 
@@ -53,13 +54,14 @@ def fashion_mnist_dataset(out: Path, per_class: dict[str, int], seed: int = 0, f
     return out, flipped, truth
 
 
-def train_category_model(dataset_path: Path, out: Path, epochs: int = 6, split: str = "train", seed: int = 0):
-    """Train the small CNN on one split's whole-image labels and save it as a model directory."""
-    ds = read_dataset(dataset_path)
-    rows = ds.objects.merge(ds.images[["image_id", "path", "split"]], on="image_id")
-    rows = rows[rows["split"] == split]
-    labels = sorted(ds.objects["category"].dropna().unique())
-    x = np.stack([cv2.imread(str(ds.image_path(p)), cv2.IMREAD_GRAYSCALE) for p in rows["path"]])[..., None].astype(np.float32) / 255.0
-    y = rows["category"].map({c: i for i, c in enumerate(labels)}).to_numpy()
-    network = fit_small_network(x, y, len(labels), epochs=epochs, seed=seed)
-    return save_category_model(network, out, labels, ds.meta["taxonomy"], (28, 28), 1)
+def train_category_model(dataset_path: Path, out: Path, epochs: int = 6, seed: int = 0) -> CategoryModel:
+    """Train the project's small CNN category model (as `curate train category` does) on the
+    train split and load it as an embedder."""
+    recipe = CategoryRecipe(
+        dataset=str(dataset_path),
+        output=str(out),
+        model={"backbone": "small_cnn", "weights": "none", "image_size": 28, "dropout": 0.2},
+        training={"batch_size": 64, "epochs": epochs, "learning_rate": 0.002, "lr_schedule": "cosine", "early_stopping_patience": 3, "seed": seed},
+        augmentation={"flip": True, "rotation": 0.0, "zoom": 0.0},
+    )
+    return load_category_model(train_category(recipe))

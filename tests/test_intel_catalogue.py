@@ -6,15 +6,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, read_dataset, save_tables
-from curate.category_model import embed_arrays
+from curate.category_model import embed_image_file
 from curate.embeddings import read_embeddings
 from curate.label_noise import auroc, precision_at_k
-from curate.pixels import model_input, read_pixels
 from curate.search import build_index, search_index
 from intel_fixtures import fashion_mnist_dataset, train_category_model
 
@@ -41,7 +39,7 @@ def test_embed_is_incremental(built):
     n_images, n_objects = len(read_dataset(ds).images), len(read_dataset(ds).objects)
     assert f"{n_images + n_objects} computed, 0 reused" in out
     store = read_embeddings(ds, model.sha256)
-    assert store.model["sha256"] == model.sha256 and store.vectors.shape == (n_images + n_objects, 64)
+    assert store.model["sha256"] == model.sha256 and store.vectors.shape == (n_images + n_objects, 128)
     assert store.probabilities.shape[1] == len(model.labels)
 
     code, out = invoke("embed", ds, "--model", model.path)
@@ -78,8 +76,7 @@ def test_search_returns_similar_objects_and_honours_the_category(built):
 
     # Held-out images of every category (embedded in one batch): the category is in the top 5.
     queries = test_images.merge(dataset.objects, on="image_id")
-    inputs = np.stack([model_input(read_pixels(ds / p, 1), model.input_size) for p in queries["path"]])
-    vectors, _ = embed_arrays(model, inputs)
+    vectors = [embed_image_file(model, ds / p)[0] for p in queries["path"]]
     store = read_embeddings(ds, model.sha256).select("object")
     category_of = dataset.objects.set_index("object_id").loc[store.rows["key"], "category"].to_numpy()
     index = build_index(store.vectors, "exact")
@@ -112,17 +109,19 @@ def test_bad_inputs_are_one_line_errors(built, tmp_path):
     ds, model, _, _ = built
     other = tmp_path / "other-model"
     shutil.copytree(model.path, other)
-    meta = yaml.safe_load((other / "model.yaml").read_text())
-    meta["taxonomy"]["version"] = "0.0-old"
-    (other / "model.yaml").write_text(yaml.safe_dump(meta))
+    info = json.loads((model.path / "model.json").read_text())
+    (other / "model.json").write_text(json.dumps({**info, "taxonomy": {**info["taxonomy"], "version": "0.0-old"}}))
     code, out = invoke("embed", ds, "--model", other)
-    assert code == 1 and "model.yaml: field 'taxonomy.version': the model was trained on taxonomy" in out
+    assert code == 1 and "model.json: field 'taxonomy.version': the model was trained on taxonomy" in out
 
-    meta = yaml.safe_load((model.path / "model.yaml").read_text())
-    meta["labels"] = [c for c in meta["labels"] if c != "boots"] + ["skirts"]
-    (other / "model.yaml").write_text(yaml.safe_dump(meta))
+    labels = [c for c in info["labels"]["all"] if c != "boots"] + ["skirts"]
+    (other / "model.json").write_text(json.dumps({**info, "labels": {"all": labels}}))
     code, out = invoke("embed", ds, "--model", other)
     assert code == 1 and "do not cover the dataset's categories ['boots']" in out
+
+    (other / "model.json").write_text(json.dumps({**info, "labels": {"upper-body": labels, "footwear": labels}}))
+    code, out = invoke("search", ds, "--image", ds / read_dataset(ds).images["path"].iloc[0], "--model", other)
+    assert code == 1 and "has no single embedding space" in out
 
     broken = tmp_path / "query.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")

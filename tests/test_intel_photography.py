@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, read_dataset, save_tables, stable_id
 from curate.errors import CurateError
-from curate.photography import background_uniformity, photography_report
+from curate.photography import photography_report
 from curate.taxonomy import load_taxonomy
 
 # (category of each object, flat_lay, width, height, busy background)
@@ -68,7 +68,7 @@ def test_report_counts_match_the_tables(catalogue):
     assert report["catalogue"]["multi_item"] == 3
     # Dresses are the only category shot on-model, on busy backgrounds, in portrait.
     assert report["most_different"][0] == "dresses"
-    assert by_cat["dresses"]["background_uniformity"] < 0.2 < 0.9 < by_cat["trousers"]["background_uniformity"]
+    assert by_cat["dresses"]["background_uniformity"] < 0.3 < 0.9 < by_cat["trousers"]["background_uniformity"]
     md = (ds.reports_dir / "photography.md").read_text()
     assert "| dresses | 3 | 0 (0%) | 3 (100%) |" in md
     for chart in report["charts"]:
@@ -76,26 +76,18 @@ def test_report_counts_match_the_tables(catalogue):
         assert png is not None and png.shape[0] > 100
 
 
-def test_background_uniformity_of_plain_and_noisy_borders():
-    plain = np.full((100, 80), 250, np.uint8)
-    plain[30:70, 20:60] = 0
-    assert background_uniformity(plain) == 1.0
-    noisy = np.random.default_rng(0).integers(0, 256, (100, 80), dtype=np.uint8)
-    assert background_uniformity(noisy) < 0.15
-
-
 def test_command_writes_the_report_and_bad_inputs_are_one_line_errors(catalogue, tmp_path_factory):
     runner = CliRunner()
-    result = runner.invoke(app, ["photography", str(catalogue)])
+    result = runner.invoke(app, ["report", str(catalogue), "--photography"])
     assert result.exit_code == 0, result.output
     assert "dresses" in result.output and (catalogue / "reports" / "photography.md").exists()
 
     (catalogue / "media" / "3.png").write_bytes(b"not a png")
-    with pytest.raises(CurateError, match=r"3\.png: cannot decode the image"):
+    with pytest.raises(CurateError, match=r"media/3\.png: not a PNG, JPEG, GIF, BMP or WebP image"):
         photography_report(read_dataset(catalogue))
 
     empty = tmp_path_factory.mktemp("empty")
     save_tables(empty, empty_table(IMAGES_SCHEMA), empty_table(OBJECTS_SCHEMA), {"name": "empty"})
-    result = runner.invoke(app, ["photography", str(empty)])
+    result = runner.invoke(app, ["report", str(empty), "--photography"])
     assert result.exit_code == 1
     assert "the dataset has no images: nothing to report" in result.output

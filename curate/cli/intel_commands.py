@@ -1,8 +1,8 @@
-"""Catalogue intelligence commands: embed, search, mislabelled, box-issues, photography."""
+"""Catalogue intelligence commands: embed, search, mislabelled, box-issues (and the photography
+report behind `curate report --photography`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -96,26 +96,12 @@ def box_issues(
     _print_frame(missing.head(top), "likely missing boxes", False)
 
 
-@handle_errors
-def photography(
-    dataset: Path = typer.Argument(..., help="Dataset directory."),
-    out: Path = typer.Option(None, "--out", help="Report directory (default DATASET/reports)."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Photography QA per category: flat-lay vs on-model, multi-item, size and aspect spread,
-    background uniformity, and the categories that differ most from the catalogue; Markdown + PNG.
-
-    Example: curate photography out/demo
-    """
-    from curate.dataset import read_dataset
+def show_photography_report(ds) -> None:
+    """`curate report DATASET --photography`: write the photography QA report and summarise it."""
     from curate.photography import photography_report
 
-    ds = read_dataset(dataset)
-    report = photography_report(ds, out)
-    if as_json:
-        typer.echo(json.dumps(report))
-        return
-    console.print(f"photography report written to {(out or ds.reports_dir) / 'photography.md'}")
+    report = photography_report(ds)
+    console.print(f"photography report written to {ds.reports_dir}/photography.md, photography.json and PNG charts")
     console.print("differ most from the catalogue norm: " + ", ".join(report["most_different"][:5]))
 
 
@@ -124,4 +110,3 @@ def register(app: typer.Typer) -> None:
     app.command("search")(search)
     app.command("mislabelled")(mislabelled)
     app.command("box-issues")(box_issues)
-    app.command("photography")(photography)
