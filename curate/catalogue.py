@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate.category_model import check_model_matches, dataset_embedder, embed_image_file, load_category_model
+from curate.category_model import check_model_matches, dataset_embedder, embed_image_files, load_category_model
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
 from curate.embeddings import EmbeddingStore, read_embeddings, update_embeddings
 from curate.errors import CurateError
@@ -65,8 +65,8 @@ def search_catalogue(
         allowed = (objects["category"] == category).to_numpy()
         if not allowed.any():
             raise CurateError(f"no embedded object has category '{category}'")
-    vector, _ = embed_image_file(model, query_image)
-    rows, scores = search_index(build_index(store.vectors, method), vector, k, allowed)
+    vectors, _ = embed_image_files(model, [query_image])
+    rows, scores = search_index(build_index(store.vectors, method), vectors[0], k, allowed)
     hits = objects.iloc[rows]
     paths = dataset.images.set_index("image_id")["path"]
     return pd.DataFrame(

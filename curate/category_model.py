@@ -94,11 +94,9 @@ def embed_arrays(model: CategoryModel, inputs: np.ndarray) -> tuple[np.ndarray, 
     )
 
 
-def embed_image_file(model: CategoryModel, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """One whole image (a search query) -> its embedding and class probabilities."""
-    image = crop_resized(read_image_rgb(Path(path)), None, 0.0, model.image_size)
-    vectors, probs = embed_arrays(model, image[None])
-    return vectors[0], probs[0]
+def embed_image_files(model: CategoryModel, paths: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Whole images (search queries) -> their embeddings and class probabilities, in one batch."""
+    return embed_arrays(model, np.stack([crop_resized(read_image_rgb(Path(p)), None, 0.0, model.image_size) for p in paths]))
 
 
 def dataset_embedder(dataset: Dataset, model: CategoryModel):
