@@ -96,6 +96,24 @@ def box_issues(
     _print_frame(missing.head(top), "likely missing boxes", False)
 
 
+@handle_errors
+def insights(
+    dataset: Path = typer.Argument(..., help="Dataset directory (already sent with `curate review`)."),
+    name: str = typer.Option(None, "--name", help="FiftyOne dataset name (default: the dataset's name)."),
+    model: Path = typer.Option(None, "--model", help="Model whose embeddings to index (default: the latest embedded)."),
+) -> None:
+    """Add similarity indexes (images and boxes) and the "likely mislabelled" saved view to the
+    FiftyOne review dataset, so a curator can sort by similarity and by label issue score.
+
+    Example: curate insights out/demo --model out/models/category
+    """
+    from curate.category_model import load_category_model
+    from curate.review_insights import push_insights
+
+    added = push_insights(dataset, name, load_category_model(model).sha256 if model else None)
+    console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in added.items()))
+
+
 def show_photography_report(ds) -> None:
     """`curate report DATASET --photography`: write the photography QA report and summarise it."""
     from curate.photography import photography_report
@@ -110,3 +128,4 @@ def register(app: typer.Typer) -> None:
     app.command("search")(search)
     app.command("mislabelled")(mislabelled)
     app.command("box-issues")(box_issues)
+    app.command("insights")(insights)

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pandas as pd
+from typer.testing import CliRunner
 
+from curate.cli.main import app
 from curate.dataset import read_dataset, save_tables
 from curate.embeddings import update_embeddings
 from curate.review import send_dataset
-from curate.review_insights import IMAGE_INDEX, MISLABELLED_VIEW, OBJECT_INDEX, SCORE, push_insights
+from curate.review_insights import IMAGE_INDEX, MISLABELLED_VIEW, OBJECT_INDEX, SCORE
 
 
 def _embed_by_box(jobs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -26,10 +28,10 @@ def test_similarity_indexes_scores_and_the_likely_mislabelled_view(planted, fift
     save_tables(path, dataset.images, objects, dataset.meta)
     send_dataset(path)
 
-    added = push_insights(path)
+    result = CliRunner().invoke(app, ["insights", str(path)])
+    assert result.exit_code == 0, result.output
     ds = fiftyone_db.load_dataset(path.name)
-    assert added["images_indexed"] == len(ds)
-    assert added["boxes_indexed"] == int(objects["x_min"].notna().sum())
+    assert f"images indexed: {len(ds)}, boxes indexed: {int(objects['x_min'].notna().sum())}, scored samples: {len(ds)}" in result.output
     assert {IMAGE_INDEX, OBJECT_INDEX} <= set(ds.list_brain_runs())
 
     # Sorting patches by similarity to one box puts the identical boxes first.
