@@ -11,7 +11,7 @@ import pandas as pd
 
 from curate.category_model import check_model_matches, dataset_embedder, embed_image_files, load_category_model
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
-from curate.embeddings import EmbeddingStore, read_embeddings, update_embeddings
+from curate.embeddings import EmbeddingStore, embeddings_path, read_embeddings, update_embeddings
 from curate.errors import CurateError
 from curate.label_noise import box_disagreements, label_issues, out_of_fold_probabilities
 from curate.progress import track
@@ -57,25 +57,31 @@ def search_catalogue(
         if model.sha256 != store.model["sha256"]:
             raise CurateError.at(model.path, "the model changed since the embeddings were computed: re-run `curate embed`")
     check_model_matches(model, dataset)
-    store, objects = _current_objects(store, dataset.objects)
-    if store.rows.empty:
+    # The index covers every stored object row (so a saved HNSW graph stays valid); objects no
+    # longer in the table, or outside the category, are masked out.
+    store = store.select("object")
+    current = dataset.objects.set_index("object_id")
+    allowed = store.rows["key"].isin(current.index).to_numpy()
+    if not allowed.any():
         raise CurateError.at(dataset.path, "no object embeddings: run `curate embed DATASET --model DIR` first")
-    allowed = None
+    categories = current["category"].reindex(store.rows["key"]).to_numpy()
     if category is not None:
-        allowed = (objects["category"] == category).to_numpy()
+        allowed &= categories == category
         if not allowed.any():
             raise CurateError(f"no embedded object has category '{category}'")
+    source = embeddings_path(dataset.path, store.model["sha256"])
+    cache = source.with_name(f"{source.stem}-{source.stat().st_mtime_ns}.hnsw")
     vectors, _ = embed_image_files(model, [query_image])
-    rows, scores = search_index(build_index(store.vectors, method), vectors[0], k, allowed)
-    hits = objects.iloc[rows]
+    rows, scores = search_index(build_index(store.vectors, method, cache_path=cache), vectors[0], k, None if allowed.all() else allowed)
+    hits = store.rows.iloc[rows]
     paths = dataset.images.set_index("image_id")["path"]
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(rows) + 1),
             "score": np.round(scores.astype(float), 4),
-            "object_id": hits["object_id"].to_numpy(),
+            "object_id": hits["key"].to_numpy(),
             "image_id": hits["image_id"].to_numpy(),
-            "category": hits["category"].to_numpy(),
+            "category": categories[rows],
             "path": paths.loc[hits["image_id"]].to_numpy(),
         }
     )

@@ -8,7 +8,9 @@ from faiss (imported only when that index is built).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,8 +56,12 @@ class SearchIndex:
         return len(self.vectors)
 
 
-def build_index(embeddings: np.ndarray, method: str = "auto", hnsw_neighbours: int = 32) -> SearchIndex:
-    """An index over the rows of `embeddings` for `search_index`."""
+def build_index(embeddings: np.ndarray, method: str = "auto", hnsw_neighbours: int = 32, cache_path: Path | None = None) -> SearchIndex:
+    """An index over the rows of `embeddings` for `search_index`.
+
+    Building an HNSW graph over millions of rows takes minutes, so with `cache_path` the graph is
+    saved there and reused by later calls (the caller puts the embeddings' version in the name).
+    """
     if method not in METHODS:
         raise CurateError(f"unknown search method '{method}' (expected one of {', '.join(METHODS)})")
     vectors = normalise_rows(embeddings)
@@ -65,9 +71,19 @@ def build_index(embeddings: np.ndarray, method: str = "auto", hnsw_neighbours: i
         return SearchIndex(vectors, "exact")
     import faiss
 
+    if cache_path is not None and cache_path.exists():
+        ann = faiss.read_index(str(cache_path))
+        if ann.ntotal == len(vectors) and ann.d == vectors.shape[1]:
+            return SearchIndex(vectors, "hnsw", ann)
     ann = faiss.IndexHNSWFlat(vectors.shape[1], hnsw_neighbours, faiss.METRIC_INNER_PRODUCT)
     ann.hnsw.efConstruction = 80
     ann.add(vectors)
+    if cache_path is not None:
+        for stale in cache_path.parent.glob(f"{cache_path.name.split('-')[0]}-*.hnsw"):
+            stale.unlink()
+        tmp = cache_path.with_name(f".{cache_path.name}.tmp")
+        faiss.write_index(ann, str(tmp))
+        os.replace(tmp, cache_path)
     return SearchIndex(vectors, "hnsw", ann)
 
 

@@ -74,6 +74,7 @@ def test_search_returns_similar_objects_and_honours_the_category(built):
     code, out = invoke("search", ds, "--image", ds / query["path"], "--k", 4, "--category", "boots", "--json", "--method", "hnsw")
     assert code == 0, out
     assert set(pd.DataFrame(json.loads(out))["category"]) == {"boots"}
+    assert len(list((ds / "embeddings").glob("*.hnsw"))) == 1  # the graph is kept for the next query
 
     # Held-out images of every category: the category is among the top 5.
     held_out = read_dataset(queries)

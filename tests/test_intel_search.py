@@ -59,3 +59,16 @@ def test_bad_method_and_dimension_mismatch_are_clear_errors():
         build_index(np.ones((3, 4)), "annoy")
     with pytest.raises(CurateError, match="query embedding has 3 dimensions, the index has 4"):
         search_index(build_index(np.ones((3, 4)), "exact"), np.ones(3), 2)
+
+
+def test_hnsw_graph_is_saved_and_reused(tmp_path):
+    matrix = np.random.default_rng(3).standard_normal((300, 8)).astype(np.float32)
+    cache = tmp_path / "abc-1.hnsw"
+    first = build_index(matrix, "hnsw", cache_path=cache)
+    saved = cache.stat().st_mtime_ns
+    again = build_index(matrix, "hnsw", cache_path=cache)
+    assert cache.stat().st_mtime_ns == saved
+    np.testing.assert_array_equal(search_index(first, matrix[0], 5)[0], search_index(again, matrix[0], 5)[0])
+    # A new version of the embeddings replaces the stale graph.
+    build_index(matrix[:200], "hnsw", cache_path=tmp_path / "abc-2.hnsw")
+    assert sorted(p.name for p in tmp_path.glob("*.hnsw")) == ["abc-2.hnsw"]
