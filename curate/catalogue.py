@@ -123,21 +123,41 @@ def rank_mislabelled(dataset_path: str | Path, model_dir: str | Path, split: str
     return scored.merge(objects[["object_id", "image_id", "category"]], on="object_id").sort_values("label_issue_score", ascending=False, kind="mergesort").reset_index(drop=True)
 
 
-def flag_box_issues(dataset_path: str | Path, predictions_path: str | Path, iou_match: float = 0.5, min_confidence: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compare the ground-truth boxes with a detector's predictions (Parquet: image_id, category,
-    x_min, y_min, x_max, y_max, box_confidence); write box_spurious_score into objects.parquet
-    and the likely-missing boxes to reports/likely_missing_boxes.parquet."""
+PREDICTION_COLUMNS = ("image_id", "object_type", *BOX_COLUMNS, "score")
+
+
+def detector_predictions(dataset_path: str | Path, detector_dir: str | Path) -> pd.DataFrame:
+    """Run a trained detector (`curate train detector`) over every image, unthresholded."""
+    from curate.models.data import read_image_rgb
+    from curate.models.detector import DetectorPredictor
+
     dataset = read_dataset(dataset_path)
-    predictions_path = Path(predictions_path)
+    detector = DetectorPredictor(detector_dir)
+    frames = []
+    for image_id, path in track(list(zip(dataset.images["image_id"], dataset.images["path"])), "detecting"):
+        found = detector.detect([read_image_rgb(dataset.image_path(path))], thresholded=False)[0]
+        frames.append(found.assign(image_id=image_id))
+    return pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)] if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Detector predictions saved as Parquet (image_id, object_type, x_min..y_max, score)."""
+    path = Path(path)
     try:
-        predicted = pd.read_parquet(predictions_path)
+        predicted = pd.read_parquet(path)
     except (OSError, ValueError) as exc:
-        raise CurateError.at(predictions_path, f"cannot read the predictions: {exc}") from None
-    needed = ["image_id", "category", *BOX_COLUMNS, "box_confidence"]
-    missing_cols = [c for c in needed if c not in predicted.columns]
-    if missing_cols:
-        raise CurateError.at(predictions_path, f"missing columns {', '.join(missing_cols)}", field=missing_cols[0])
-    spurious, missing = box_disagreements(dataset.objects, predicted, iou_match, min_confidence)
+        raise CurateError.at(path, f"cannot read the predictions: {exc}") from None
+    missing = [c for c in PREDICTION_COLUMNS if c not in predicted.columns]
+    if missing:
+        raise CurateError.at(path, f"missing columns {', '.join(missing)}", field=missing[0])
+    return predicted
+
+
+def flag_box_issues(dataset_path: str | Path, predicted: pd.DataFrame, iou_match: float = 0.5, min_score: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare the ground-truth boxes with a detector's predictions; write box_spurious_score into
+    objects.parquet and the likely-missing boxes to reports/likely_missing_boxes.parquet."""
+    dataset = read_dataset(dataset_path)
+    spurious, missing = box_disagreements(dataset.objects, predicted, iou_match, min_score)
     table = dataset.objects.drop(columns=["box_spurious_score"], errors="ignore").merge(spurious[["object_id", "box_spurious_score"]], on="object_id", how="left")
     save_tables(dataset.path, dataset.images, table, dataset.meta)
     dataset.reports_dir.mkdir(parents=True, exist_ok=True)

@@ -190,33 +190,34 @@ def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: float = 0.5, min_confidence: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compare ground-truth boxes with a detector's, image by image, within each category.
+def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: float = 0.5, min_score: float = 0.5, label: str = "object_type") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare ground-truth boxes with a detector's, image by image, within each class.
 
-    Returns (spurious, missing):
+    `predicted` is the detector's output: image_id, the class column `label` (the detector
+    predicts object types), x_min, y_min, x_max, y_max and score. Returns (spurious, missing):
     - spurious: one row per ground-truth box (object_id, image_id, box_spurious_score), the score
-      being 1 - the best IoU with any prediction of its category weighted by that prediction's
-      confidence; 1 means no prediction supports the box at all.
-    - missing: the predictions with confidence >= min_confidence whose best IoU with any
-      ground-truth box of their category is below iou_match (image_id, category, box,
-      box_confidence, box_missing_score = confidence x (1 - best IoU)), highest score first.
+      being 1 - the best IoU with any prediction of its class weighted by that prediction's
+      score; 1 means no prediction supports the box at all.
+    - missing: the predictions with score >= min_score whose best IoU with any ground-truth box of
+      their class is below iou_match (image_id, class, box, score, box_missing_score =
+      score x (1 - best IoU)), highest first.
     """
     cols = list(BOX_COLUMNS)
     truth = truth[truth[cols].notna().all(axis=1)]
     spurious_rows, missing_rows = [], []
-    pred_groups = {key: group for key, group in predicted.groupby(["image_id", "category"], sort=False)}
-    truth_groups = {key: group for key, group in truth.groupby(["image_id", "category"], sort=False)}
+    pred_groups = {key: group for key, group in predicted.groupby(["image_id", label], sort=False)}
+    truth_groups = {key: group for key, group in truth.groupby(["image_id", label], sort=False)}
     for key, group in truth_groups.items():
         preds = pred_groups.get(key)
         if preds is None or preds.empty:
             support = np.zeros(len(group))
         else:
             iou = box_iou_xyxy(group[cols].to_numpy(), preds[cols].to_numpy())
-            support = (iou * preds["box_confidence"].to_numpy()[None, :]).max(axis=1)
+            support = (iou * preds["score"].to_numpy()[None, :]).max(axis=1)
         for object_id, score in zip(group["object_id"], 1.0 - support):
             spurious_rows.append({"object_id": object_id, "image_id": key[0], "box_spurious_score": float(score)})
     for key, preds in pred_groups.items():
-        preds = preds[preds["box_confidence"] >= min_confidence]
+        preds = preds[preds["score"] >= min_score]
         if preds.empty:
             continue
         gt = truth_groups.get(key)
@@ -224,12 +225,11 @@ def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: f
         for (_, row), overlap in zip(preds.iterrows(), best):
             if overlap < iou_match:
                 missing_rows.append(
-                    {"image_id": key[0], "category": key[1], **{c: float(row[c]) for c in cols},
-                     "box_confidence": float(row["box_confidence"]),
-                     "box_missing_score": float(row["box_confidence"] * (1.0 - overlap))}
+                    {"image_id": key[0], label: key[1], **{c: float(row[c]) for c in cols},
+                     "score": float(row["score"]), "box_missing_score": float(row["score"] * (1.0 - overlap))}
                 )
     spurious = pd.DataFrame(spurious_rows, columns=["object_id", "image_id", "box_spurious_score"])
-    missing = pd.DataFrame(missing_rows, columns=["image_id", "category", *cols, "box_confidence", "box_missing_score"])
+    missing = pd.DataFrame(missing_rows, columns=["image_id", label, *cols, "score", "box_missing_score"])
     missing = missing.sort_values("box_missing_score", ascending=False, kind="mergesort").reset_index(drop=True)
     return spurious, missing
 

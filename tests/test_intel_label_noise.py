@@ -112,18 +112,18 @@ def test_out_of_fold_probabilities_recover_planted_flips_on_separable_clusters()
 def test_box_iou_and_disagreements():
     assert box_iou_xyxy([[0, 0, 0.5, 0.5]], [[0.25, 0, 0.75, 0.5]])[0, 0] == pytest.approx(1 / 3)
     truth = pd.DataFrame(
-        {"object_id": ["a", "b", "c"], "image_id": ["i1", "i1", "i2"], "category": ["dresses", "boots", "dresses"],
+        {"object_id": ["a", "b", "c"], "image_id": ["i1", "i1", "i2"], "object_type": ["full-body", "footwear", "full-body"],
          "x_min": [0.1, 0.6, 0.1], "y_min": [0.1, 0.6, 0.1], "x_max": [0.5, 0.9, 0.5], "y_max": [0.5, 0.9, 0.5]}
     )
     predicted = pd.DataFrame(
-        {"image_id": ["i1", "i1", "i2"], "category": ["dresses", "dresses", "boots"],
+        {"image_id": ["i1", "i1", "i2"], "object_type": ["full-body", "full-body", "footwear"],
          "x_min": [0.1, 0.6, 0.5], "y_min": [0.1, 0.1, 0.5], "x_max": [0.5, 0.95, 0.9], "y_max": [0.5, 0.4, 0.9],
-         "box_confidence": [0.9, 0.8, 0.3]}
+         "score": [0.9, 0.8, 0.3]}
     )
     spurious, missing = box_disagreements(truth, predicted)
     score = dict(zip(spurious["object_id"], spurious["box_spurious_score"]))
     assert score["a"] == pytest.approx(0.1)  # matched exactly by a 0.9-confidence prediction
     assert score["b"] == 1.0 and score["c"] == 1.0  # no boots predicted in i1; no dresses in i2
     # The confident dress on the right of i1 has no ground truth; the 0.3 boots in i2 is too unsure.
-    assert missing[["image_id", "category"]].values.tolist() == [["i1", "dresses"]]
+    assert missing[["image_id", "object_type"]].values.tolist() == [["i1", "full-body"]]
     assert missing["box_missing_score"].iloc[0] == pytest.approx(0.8)

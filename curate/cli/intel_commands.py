@@ -80,18 +80,23 @@ def mislabelled(
 @handle_errors
 def box_issues(
     dataset: Path = typer.Argument(..., help="Dataset directory."),
-    predictions: Path = typer.Option(..., "--predictions", help="Detector predictions (Parquet)."),
+    predictions: Path = typer.Option(None, "--predictions", help="Detector predictions (Parquet: image_id, object_type, x_min..y_max, score)."),
+    detector: Path = typer.Option(None, "--detector", help="Trained detector directory to run over the images instead."),
     iou: float = typer.Option(0.5, "--iou"),
-    min_confidence: float = typer.Option(0.5, "--min-confidence"),
+    min_score: float = typer.Option(0.5, "--min-score"),
     top: int = typer.Option(20, "--top"),
 ) -> None:
     """Likely-spurious and likely-missing boxes from a detector's disagreement with ground truth.
 
-    Example: curate box-issues out/demo --predictions out/detections.parquet
+    Example: curate box-issues out/demo --detector out/models/detector
     """
-    from curate.catalogue import flag_box_issues
+    from curate.catalogue import detector_predictions, flag_box_issues, read_predictions
+    from curate.errors import CurateError
 
-    spurious, missing = flag_box_issues(dataset, predictions, iou, min_confidence)
+    if (predictions is None) == (detector is None):
+        raise CurateError("give exactly one of --predictions FILE or --detector DIR")
+    predicted = read_predictions(predictions) if predictions is not None else detector_predictions(dataset, detector)
+    spurious, missing = flag_box_issues(dataset, predicted, iou, min_score)
     _print_frame(spurious.head(top), "likely spurious boxes", False)
     _print_frame(missing.head(top), "likely missing boxes", False)
 
