@@ -61,7 +61,7 @@ def search_catalogue(
     # longer in the table, or outside the category, are masked out.
     store = store.select("object")
     current = dataset.objects.set_index("object_id")
-    allowed = store.rows["key"].isin(current.index).to_numpy()
+    allowed = np.array(store.rows["key"].isin(current.index))
     if not allowed.any():
         raise CurateError.at(dataset.path, "no object embeddings: run `curate embed DATASET --model DIR` first")
     categories = current["category"].reindex(store.rows["key"]).to_numpy()

@@ -62,6 +62,7 @@ def test_embed_is_incremental(built):
 
 def test_search_returns_similar_objects_and_honours_the_category(built):
     ds, model, _, (queries, truth) = built
+    invoke("embed", ds, "--model", model.path)
     dataset = read_dataset(ds)
     query = dataset.images.iloc[0]
     code, out = invoke("search", ds, "--image", ds / query["path"], "--k", 5, "--json")
