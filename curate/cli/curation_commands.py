@@ -193,12 +193,19 @@ def report_command(
     before: Optional[Path] = typer.Option(None, "--before", help="Another dataset to compare with (e.g. before balancing)."),
     split: Optional[str] = typer.Option(None, "--split", help="Only this split (e.g. train)."),
     charts: bool = typer.Option(True, "--charts/--no-charts", help="Write PNG charts."),
+    photography: bool = typer.Option(False, "--photography", help="Photography QA per category instead: flat-lay vs on-model, multi-item, size, aspect, background."),
 ) -> None:
     """Imbalance report: IR per label, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality, co-occurrence.
 
     Example: curate report out/shop --split train --before out/shop-unbalanced
+    Example: curate report out/shop --photography
     """
     ds = read_dataset(dataset)
+    if photography:
+        from curate.cli.intel_commands import show_photography_report
+
+        show_photography_report(ds)
+        return
     reports = imbalance.dataset_reports(ds.images, ds.objects, split)
     earlier = None
     if before is not None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from curate import __version__
-from curate.cli import curation_commands, dataset_commands, model_commands, review_commands, source_commands, taxonomy_commands
+from curate.cli import (
+    curation_commands,
+    dataset_commands,
+    intel_commands,
+    model_commands,
+    review_commands,
+    source_commands,
+    taxonomy_commands,
+)
 
 app = typer.Typer(
     name="curate",
@@ -18,9 +26,10 @@ app = typer.Typer(
 app.add_typer(taxonomy_commands.app, name="taxonomy")
 app.add_typer(review_commands.app, name="review")
 dataset_commands.register(app)
+curation_commands.register(app)
+intel_commands.register(app)
 model_commands.register(app)
 source_commands.register(app)
-curation_commands.register(app)
 
 
 @app.command()

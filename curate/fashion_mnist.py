@@ -1,0 +1,147 @@
+"""Fashion-MNIST files: where to find them, the IDX format, and stratified subsets.
+
+Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017) is © Zalando SE and released under the MIT
+licence. A stratified subset ships inside the package (curate/data/, in the official IDX .gz
+layout, so every tool reads it exactly like the real files); the full set is used instead when
+the Debian package `dataset-fashion-mnist` or a downloaded copy is present.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import CurateError
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "data"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# The official file names; `split` is the name the dataset tables use for each half.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+# Per class, train and test: what the embedded subset holds (and the demo's default).
+EMBEDDED_PER_CLASS = {"train": 400, "test": 100}
+EMBEDDED_SEED = 0
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def cache_dir() -> Path:
+    """Where `curate fetch fashion-mnist` keeps its download (XDG cache convention)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "curate" / "fashion-mnist"
+
+
+def has_idx_files(folder: Path) -> bool:
+    return all(
+        (folder / name).exists() or (folder / name.removesuffix(".gz")).exists()
+        for names in IDX_FILES.values()
+        for name in names
+    )
+
+
+@dataclass(frozen=True)
+class FashionMnistLocation:
+    folder: Path
+    kind: str  # "full" (Debian package or download) or "embedded" (the subset in the package)
+
+
+def locate_fashion_mnist(prefer: str = "auto") -> FashionMnistLocation:
+    """The full set (Debian package, then the user cache) when present, else the embedded subset.
+
+    `prefer` is auto, full or embedded; asking for `full` when no full copy exists is an error
+    that says where it looked and how to get one.
+    """
+    if prefer not in ("auto", "full", "embedded"):
+        raise CurateError(f"unknown Fashion-MNIST choice '{prefer}' (expected auto, full or embedded)")
+    if prefer != "embedded":
+        for folder in (DEBIAN_DIR, cache_dir()):
+            if has_idx_files(folder):
+                return FashionMnistLocation(folder, "full")
+        if prefer == "full":
+            raise CurateError(
+                f"the full Fashion-MNIST set is neither in {DEBIAN_DIR} nor in {cache_dir()}: "
+                "install the Debian package dataset-fashion-mnist or run `curate fetch fashion-mnist`"
+            )
+    return FashionMnistLocation(EMBEDDED_DIR, "embedded")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (gzipped or not) into an array of its declared type and shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise CurateError.at(path, f"cannot read the IDX file: {exc}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise CurateError.at(path, "not an IDX file: expected the magic bytes 00 00 <type> <ndim>")
+    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = data[4 + 4 * ndim :]
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(body) != expected:
+        raise CurateError.at(path, f"IDX body has {len(body)} bytes, its header {shape} needs {expected}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a gzipped IDX file; the same array always gives the same bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    # mtime=0 and no file name in the gzip header keep the bytes reproducible.
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
+        handle.write(header + array.tobytes())
+    os.replace(tmp, path)
+
+
+def _idx_path(folder: Path, name: str) -> Path:
+    plain = folder / name.removesuffix(".gz")
+    return folder / name if (folder / name).exists() or not plain.exists() else plain
+
+
+def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) uint8 and labels (N,) of one official split from an IDX folder."""
+    images_name, labels_name = IDX_FILES[split]
+    images = read_idx(_idx_path(folder, images_name))
+    labels = read_idx(_idx_path(folder, labels_name))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise CurateError.at(folder, f"{split}: {len(images)} images with shape {images.shape[1:]} but {len(labels)} labels")
+    return images, labels
+
+
+def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Up to `per_class` indices of each label, chosen by a seeded shuffle, in ascending order.
+
+    The choice for one class depends only on that class's positions and the seed, so the subset
+    drawn from the full set equals the embedded subset drawn with the same numbers.
+    """
+    chosen = []
+    for label in np.unique(labels):
+        positions = np.flatnonzero(labels == label)
+        rng = np.random.default_rng([seed, int(label)])
+        chosen.append(np.sort(rng.permutation(positions)[:per_class]))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def write_subset(source: Path, target: Path, per_class: dict[str, int], seed: int) -> dict[str, int]:
+    """Write a stratified subset of an IDX folder to `target` in the same layout; returns counts."""
+    counts = {}
+    for split, (images_name, labels_name) in IDX_FILES.items():
+        images, labels = read_split(source, split)
+        keep = stratified_indices(labels, per_class[split], seed)
+        write_idx(target / images_name, images[keep])
+        write_idx(target / labels_name, labels[keep])
+        counts[split] = int(len(keep))
+    return counts
