@@ -13,6 +13,7 @@ from curate.category_model import check_model_matches, dataset_embedder, embed_i
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
 from curate.embeddings import EmbeddingStore, embeddings_path, read_embeddings, update_embeddings
 from curate.errors import CurateError
+from curate.imageio import load_image_rgb
 from curate.label_noise import box_disagreements, label_issues, out_of_fold_probabilities
 from curate.progress import track
 from curate.search import build_index, search_index
@@ -128,14 +129,13 @@ PREDICTION_COLUMNS = ("image_id", "object_type", *BOX_COLUMNS, "score")
 
 def detector_predictions(dataset_path: str | Path, detector_dir: str | Path) -> pd.DataFrame:
     """Run a trained detector (`curate train detector`) over every image, unthresholded."""
-    from curate.models.data import read_image_rgb
     from curate.models.detector import DetectorPredictor
 
     dataset = read_dataset(dataset_path)
     detector = DetectorPredictor(detector_dir)
     frames = []
     for image_id, path in track(list(zip(dataset.images["image_id"], dataset.images["path"])), "detecting"):
-        found = detector.detect([read_image_rgb(dataset.image_path(path))], thresholded=False)[0]
+        found = detector.detect([load_image_rgb(dataset.image_path(path))], thresholded=False)[0]
         frames.append(found.assign(image_id=image_id))
     return pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)] if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
 

@@ -18,8 +18,9 @@ import pandas as pd
 
 from curate.dataset import Dataset
 from curate.errors import CurateError
+from curate.imageio import load_image_rgb
 from curate.models.common import META_FILE, MODEL_FILE, file_sha256, load_keras_models, read_model_info
-from curate.models.data import crop_resized, object_crops, read_image_rgb
+from curate.models.data import crop_resized, object_crops
 
 SINGLE_MODEL = "all"
 
@@ -96,7 +97,7 @@ def embed_arrays(model: CategoryModel, inputs: np.ndarray) -> tuple[np.ndarray, 
 
 def embed_image_files(model: CategoryModel, paths: list[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     """Whole images (search queries) -> their embeddings and class probabilities, in one batch."""
-    return embed_arrays(model, np.stack([crop_resized(read_image_rgb(Path(p)), None, 0.0, model.image_size) for p in paths]))
+    return embed_arrays(model, np.stack([crop_resized(load_image_rgb(Path(p)), None, 0.0, model.image_size) for p in paths]))
 
 
 def dataset_embedder(dataset: Dataset, model: CategoryModel):
