@@ -1,0 +1,351 @@
+"""`curate demo`: the whole toolkit on rendered Fashion-MNIST product shots, end to end.
+
+The run is a fixed list of steps (DEMO_STEPS). Each step names the toolkit functions it calls
+(`needs`) and the earlier steps whose outputs it reads (`after`). A step is skipped and its
+stored figures reused when its key (its recipe settings, the code, and the content hashes of
+what it reads) matches the last run and its outputs are still there, so a second run with the
+same recipe reuses everything and prints the same tables. A step whose toolkit function is not
+installed is reported as missing, and the steps that depend on it as blocked: nothing is faked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import Field, field_validator
+
+from curate import __version__
+from curate.dataset import IMAGES_FILE, OBJECTS_FILE, read_dataset, save_tables, staged_dataset, write_text_atomic
+from curate.errors import CurateError
+from curate.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
+from curate.parallel import Executor, make_executor
+from curate.recipes import RecipeModel, apply_overrides, parse_recipe, recipe_to_yaml
+from curate.scenes import PATTERNS
+from curate.taxonomy import load_taxonomy, read_yaml
+
+DEMO_RECIPE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
+STATE_FILE = "demo-state.json"
+SUMMARY_FILE = "summary.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# The recipe
+
+
+class DataSettings(RecipeModel):
+    fashion_mnist: Literal["auto", "full", "embedded"] = "auto"
+    train_per_class: int = Field(EMBEDDED_PER_CLASS["train"], ge=1)
+    test_per_class: int = Field(EMBEDDED_PER_CLASS["test"], ge=1)
+
+
+class SceneSettings(RecipeModel):
+    flat_lays: dict[Literal["train", "test"], int] = {"train": 2000, "test": 400}
+    outfits: dict[Literal["train", "test"], int] = {"train": 600, "test": 150}
+    pattern_share: float = Field(0.5, ge=0, le=1)
+    patterns: list[str] = list(PATTERNS)
+    flat_lay_px: int = Field(224, ge=64)
+    outfit_px: int = Field(256, ge=128)
+
+    @field_validator("patterns")
+    @classmethod
+    def _known_patterns(cls, value: list[str]) -> list[str]:
+        taxonomy_patterns = set(load_taxonomy().patterns)
+        unknown = [p for p in value if p not in PATTERNS or p not in taxonomy_patterns]
+        if unknown:
+            raise ValueError(f"no renderer or no taxonomy pattern for {unknown}; known: {', '.join(PATTERNS)}")
+        return value
+
+
+class PredictSettings(RecipeModel):
+    images: int = Field(6, ge=1)
+
+
+class ReviewSettings(RecipeModel):
+    name: str = "curate-demo"
+
+
+class DemoRecipe(RecipeModel):
+    name: str = "demo"
+    seed: int = 0
+    executor: Literal["serial", "local"] = "local"
+    workers: int = Field(2, ge=1)
+    data: DataSettings = DataSettings()
+    scenes: SceneSettings = SceneSettings()
+    predict: PredictSettings = PredictSettings()
+    review: ReviewSettings = ReviewSettings()
+    # Dotted overrides applied by --quick (validated like any other key once applied).
+    quick: dict[str, Any] = {}
+
+
+def load_demo_recipe(path: Path | None = None, quick: bool = False, overrides: list[str] | None = None) -> DemoRecipe:
+    """Read recipes/demo.yaml, apply its `quick` overrides when asked, then `--set` overrides."""
+    path = Path(path or DEMO_RECIPE_PATH)
+    doc = read_yaml(path)
+    if not isinstance(doc, dict):
+        raise CurateError.at(path, "a recipe must be a YAML mapping")
+    recipe = parse_recipe(DemoRecipe, doc, str(path))
+    if quick:
+        doc = apply_overrides(doc, [f"{k}={json.dumps(v)}" for k, v in recipe.quick.items()], f"{path}: quick")
+    doc = apply_overrides(doc, overrides)
+    return parse_recipe(DemoRecipe, doc, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    title: str
+    status: str  # done | reused | missing | blocked
+    seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    key: str = ""
+    output_hash: str = ""
+
+
+@dataclass
+class DemoContext:
+    recipe: DemoRecipe
+    out: Path
+    executor: Executor
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    run: Callable[[DemoContext], tuple[dict, dict]] | None  # -> (figures, artifacts)
+    needs: tuple[str, ...] = ()  # "module:function" the step calls
+    after: tuple[str, ...] = ()  # steps whose outputs it reads
+    settings: Callable[[DemoRecipe], Any] = lambda r: None  # the recipe part that shapes it
+    outputs: tuple[str, ...] = ()  # paths under the demo folder
+
+
+def missing_needs(needs: tuple[str, ...]) -> list[str]:
+    """The `module:function` entries that cannot be imported (pieces not installed yet)."""
+    missing = []
+    for need in needs:
+        module_name, _, attr = need.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            missing.append(need)
+            continue
+        if attr and not hasattr(module, attr):
+            missing.append(need)
+    return missing
+
+
+def _content_files(path: Path) -> list[Path]:
+    """The files that define a step output's content.
+
+    For a dataset folder that is its two tables: they are byte-identical for the same content
+    and hold every image's sha256, whereas dataset.yaml carries a creation time.
+    """
+    if not path.is_dir():
+        return [path]
+    tables = [path / IMAGES_FILE, path / OBJECTS_FILE]
+    if all(t.exists() for t in tables):
+        return tables
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def hash_paths(paths: list[Path]) -> str:
+    """Content hash of files, and of the content files under folders, by relative name and bytes."""
+    digest = hashlib.sha256()
+    for path in paths:
+        files = _content_files(path)
+        for file in files:
+            if file.name == STATE_FILE or any(part.startswith(".") for part in file.parts[-2:]):
+                continue
+            digest.update(str(file.relative_to(path.parent)).encode())
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def code_hash() -> str:
+    """Hash of the installed curate sources: changed code re-runs every step."""
+    root = Path(__file__).resolve().parent
+    return hash_paths(sorted(root.rglob("*.py")))[:16]
+
+
+# ---- data and import -------------------------------------------------------------------------
+
+
+def step_data(ctx: DemoContext) -> tuple[dict, dict]:
+    """Pick the stratified subset (from the full set when installed) and write it as IDX files."""
+    settings = ctx.recipe.data
+    location = locate_fashion_mnist(settings.fashion_mnist)
+    if location.kind == "embedded" and (
+        settings.train_per_class > EMBEDDED_PER_CLASS["train"] or settings.test_per_class > EMBEDDED_PER_CLASS["test"]
+    ):
+        raise CurateError(
+            f"the embedded Fashion-MNIST subset holds {EMBEDDED_PER_CLASS} images per class; "
+            "install dataset-fashion-mnist or run `curate fetch fashion-mnist` for more"
+        )
+    target = ctx.path("inputs", "fashion-mnist")
+    per_class = {"train": settings.train_per_class, "test": settings.test_per_class}
+    counts = write_subset(location.folder, target, per_class, EMBEDDED_SEED)
+    figures = {"fashion_mnist": location.kind, "items_train": counts["train"], "items_test": counts["test"]}
+    return figures, {"Fashion-MNIST subset (IDX)": str(target)}
+
+
+def step_import(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate.importing import import_to_dataset
+
+    target = ctx.path("datasets", "items")
+    report = import_to_dataset("fashion-mnist", ctx.path("inputs", "fashion-mnist"), target, executor=ctx.executor)
+    figures = {
+        "items_imported": int(report["images"]),
+        "items_dropped": int(sum(report["dropped"].values())),
+        "dropped_by_rule": dict(report["dropped"]),
+    }
+    return figures, {"imported items": str(target), "import report": str(target / "reports" / "import.json")}
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def step_render(ctx: DemoContext) -> tuple[dict, dict]:
+    import cv2
+
+    from curate.demo_scenes import plan_scenes, scenes_to_tables, write_scene, _items_table
+
+    items_ds = read_dataset(ctx.path("datasets", "items"))
+    items = _items_table(items_ds)
+    settings = ctx.recipe.scenes
+
+    def read_pixels(relative: str) -> bytes:
+        pixels = cv2.imread(str(items_ds.image_path(relative)), cv2.IMREAD_GRAYSCALE)
+        if pixels is None or pixels.shape != (28, 28):
+            raise CurateError.at(items_ds.image_path(relative), "expected a 28x28 Fashion-MNIST PNG")
+        return pixels.tobytes()
+
+    target = ctx.path("datasets", "scenes")
+    with staged_dataset(target) as stage:
+        specs = plan_scenes(
+            items, read_pixels, settings.flat_lays, settings.outfits, ctx.recipe.seed,
+            settings.flat_lay_px, settings.outfit_px, settings.pattern_share, tuple(settings.patterns), stage,
+        )
+        results = ctx.executor.map(write_scene, specs, "rendering scenes", chunksize=32)
+        images, objects = scenes_to_tables(specs, results, items)
+        save_tables(stage, images, objects, {"name": "scenes", "sources": [{"source": "fashion-mnist", "path": str(ctx.path("datasets", "items"))}]}, load_taxonomy())
+    scenes = images["scene"].value_counts()
+    figures = {
+        "flat_lays": int(scenes.get("flat-lay", 0)),
+        "outfits": int(scenes.get("outfit", 0)),
+        "objects": int(len(objects)),
+        "patterned_objects": int(objects["pattern"].notna().sum()),
+    }
+    return figures, {"rendered scenes": str(target)}
+
+
+DEMO_STEPS: tuple[Step, ...] = (
+    Step("data", "Fashion-MNIST subset", step_data, settings=lambda r: r.data.model_dump(), outputs=("inputs/fashion-mnist",)),
+    Step(
+        "import", "import with the taxonomy mapping", step_import,
+        needs=("curate.importing:import_to_dataset",), after=("data",), outputs=("datasets/items",),
+    ),
+    Step(
+        "render", "render flat-lays and outfits, draw patterns", step_render,
+        after=("import",), settings=lambda r: (r.seed, r.scenes.model_dump()), outputs=("datasets/scenes",),
+    ),
+    Step("autobox", "flat-lay detection + Canny auto-boxing, IoU vs exact boxes", None,
+         needs=("curate.flatlay", "curate.autobox"), after=("render",)),
+    Step("report_before", "imbalance report", None, needs=("curate.imbalance:dataset_reports",), after=("autobox",)),
+    Step("split", "split (gold from the official test images only)", None, needs=("curate.split",), after=("autobox",)),
+    Step("balance", "augmentation balancing", None, needs=("curate.balance", "curate.augment"), after=("split",)),
+    Step("report_after", "imbalance report after balancing", None, needs=("curate.imbalance:dataset_reports",), after=("balance", "report_before")),
+    Step("train_detector", "train the detector", None, needs=("curate.models",), after=("balance",)),
+    Step("train_category", "train the category classifier", None, needs=("curate.models",), after=("balance",)),
+    Step("train_attributes", "train the attribute tagger", None, needs=("curate.models",), after=("balance",)),
+    Step("evaluate", "evaluate the three stages on gold", None, needs=("curate.models",),
+         after=("train_detector", "train_category", "train_attributes")),
+    Step("predict", "predict JSON + coloured visualisations", None, needs=("curate.models",),
+         after=("train_detector", "train_category", "train_attributes")),
+    Step("review", "FiftyOne dataset with saved views", None, needs=("curate.review",), after=("balance", "evaluate")),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _load_state(out: Path) -> dict[str, dict]:
+    path = out / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}  # a damaged state only costs a full re-run
+
+
+def step_key(step: Step, ctx: DemoContext, code: str) -> str:
+    upstream = [ctx.outcomes[name].output_hash for name in step.after]
+    doc = {"step": step.name, "settings": step.settings(ctx.recipe), "upstream": upstream, "code": code, "version": __version__}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_step(step: Step, ctx: DemoContext, state: dict[str, dict], code: str) -> StepOutcome:
+    blocked = [name for name in step.after if ctx.outcomes[name].status not in ("done", "reused")]
+    if blocked:
+        return StepOutcome(step.name, step.title, "blocked", note=f"waits for: {', '.join(blocked)}")
+    missing = missing_needs(step.needs) if step.needs else []
+    if missing or step.run is None:
+        return StepOutcome(step.name, step.title, "missing", note=f"not installed: {', '.join(missing or step.needs)}")
+    key = step_key(step, ctx, code)
+    outputs = [ctx.path(p) for p in step.outputs]
+    previous = state.get(step.name)
+    if previous and previous.get("key") == key and all(p.exists() for p in outputs):
+        if hash_paths(outputs) == previous.get("output_hash"):
+            return StepOutcome(**{**previous, "status": "reused", "seconds": 0.0})
+    start = time.perf_counter()
+    figures, artifacts = step.run(ctx)
+    outcome = StepOutcome(
+        step.name, step.title, "done", round(time.perf_counter() - start, 1), figures, artifacts,
+        key=key, output_hash=hash_paths(outputs),
+    )
+    return outcome
+
+
+def run_demo(recipe: DemoRecipe, out: Path, on_step: Callable[[StepOutcome], None] = lambda o: None) -> dict[str, StepOutcome]:
+    """Run every step in order; returns the outcomes by step name and writes summary.json."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "demo.yaml", recipe_to_yaml(recipe))
+    ctx = DemoContext(recipe, out, make_executor(recipe.executor, workers=recipe.workers))
+    state = _load_state(out)
+    code = code_hash()
+    for step in DEMO_STEPS:
+        outcome = run_step(step, ctx, state, code)
+        ctx.outcomes[step.name] = outcome
+        if outcome.status in ("done", "reused"):
+            state[step.name] = {k: v for k, v in asdict(outcome).items() if k not in ("status", "seconds")}
+            write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+        on_step(outcome)
+    write_text_atomic(out / SUMMARY_FILE, json.dumps(summary_doc(ctx.outcomes), indent=1, sort_keys=True))
+    return ctx.outcomes
+
+
+def summary_doc(outcomes: dict[str, StepOutcome]) -> dict[str, Any]:
+    """What the final tables show: every step's figures and artifacts, without timings."""
+    return {
+        "steps": {name: {"status": "ok" if o.status in ("done", "reused") else o.status, "note": o.note} for name, o in outcomes.items()},
+        "figures": {name: o.figures for name, o in outcomes.items() if o.figures},
+        "artifacts": {label: path for o in outcomes.values() for label, path in o.artifacts.items()},
+    }
