@@ -205,4 +205,7 @@ def scenes_to_tables(specs: list[SceneSpec], results: list[dict], items: pd.Data
     for col in (*BOX_COLUMNS, *GT_COLUMNS):
         objects[col] = objects[col].astype("float32")
     objects["mask_value"] = objects["mask_value"].astype("int32")
+    # Rows without a pattern or box origin must hold None, not the NaN pandas fills in.
+    for col in ("pattern", "box_origin"):
+        objects[col] = objects[col].astype(object).where(objects[col].notna(), None)
     return images, objects
