@@ -220,6 +220,17 @@ def light_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(top * (1 - ramp) + bottom * ramp + grain, 0, 1).astype(np.float32)
 
 
+def main_body(mask: np.ndarray, min_share: float = 0.02) -> np.ndarray:
+    """Drop specks: pixel islands under `min_share` of the largest part (scan noise, not product)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(n, bool)
+    keep[1:] = areas >= min_share * areas.max()
+    return keep[labels]
+
+
 def garment_patch(item: np.ndarray, scale: float, pattern: str | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Upscale one 28x28 item and colour it: returns (RGB float patch, boolean mask).
 
@@ -228,7 +239,7 @@ def garment_patch(item: np.ndarray, scale: float, pattern: str | None, rng: np.r
     """
     size = int(round(item.shape[0] * scale))
     grey = cv2.resize(item, (size, size), interpolation=cv2.INTER_LINEAR)
-    mask = grey > MASK_THRESHOLD
+    mask = main_body(grey > MASK_THRESHOLD)
     if pattern is None:
         texture = np.broadcast_to(random_colour(rng), (size, size, 3))
     else:
@@ -245,8 +256,8 @@ def _soft_shadow(canvas: np.ndarray, mask: np.ndarray, rng: np.random.Generator)
     shifted = np.zeros(mask.shape, np.float32)
     h, w = mask.shape
     shifted[dy:, dx:] = mask[: h - dy, : w - dx]
-    blur = cv2.GaussianBlur(shifted, (0, 0), sigmaX=float(rng.uniform(3, 5)))
-    canvas *= (1 - float(rng.uniform(0.12, 0.22)) * blur)[..., None]
+    blur = cv2.GaussianBlur(shifted, (0, 0), sigmaX=float(rng.uniform(4, 7)))
+    canvas *= (1 - float(rng.uniform(0.08, 0.16)) * blur)[..., None]
 
 
 def _paste(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, x: int, y: int) -> np.ndarray:
@@ -283,8 +294,10 @@ def render_flat_lay(
     pattern = _choose_pattern(label, pattern_share, patterns, rng)
     patch, mask = garment_patch(item, scale, pattern, rng)
     canvas = light_background(canvas_px, canvas_px, rng)
-    room = canvas_px - mask.shape[0]
-    x, y = int(rng.integers(0, room + 1)), int(rng.integers(0, room + 1))
+    # A packshot keeps a margin of background around the product on every side.
+    margin = canvas_px // 28
+    room = canvas_px - mask.shape[0] - margin
+    x, y = int(rng.integers(margin, room + 1)), int(rng.integers(margin, room + 1))
     placed = np.zeros((canvas_px, canvas_px), bool)
     placed[y : y + mask.shape[0], x : x + mask.shape[1]] = mask
     _soft_shadow(canvas, placed, rng)
