@@ -202,7 +202,10 @@ def validate_tables(images: pd.DataFrame, objects: pd.DataFrame, taxonomy=None, 
 
 def _taxonomy_problems(objects: pd.DataFrame, tax, file: str) -> list[Problem]:
     problems: list[Problem] = []
-    for idx, row in enumerate(objects[["object_id", "object_type", "category", "pattern", "style"]].itertuples(index=False)):
+    columns = objects[["object_id", "object_type", "category", "pattern", "style"]]
+    # pandas 3 reads null strings back as NaN: make every kind of null None before comparing.
+    columns = columns.astype(object).where(columns.notna(), None)
+    for idx, row in enumerate(columns.itertuples(index=False)):
         where = f"row {idx} (object_id={row.object_id})"
         if row.object_type is not None and row.object_type not in tax.object_types:
             problems.append(Problem(file, where, "object_type", f"unknown object type '{row.object_type}'"))

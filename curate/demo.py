@@ -254,6 +254,85 @@ def step_render(ctx: DemoContext) -> tuple[dict, dict]:
     return figures, {"rendered scenes": str(target)}
 
 
+# ---- flat-lays, auto-boxing, imbalance ----------------------------------------------------------
+
+
+def rebase_paths(frame, columns: tuple[str, ...], source: Path, target: Path):
+    """Rewrite relative file paths of a dataset at `source` so they resolve from `target`.
+
+    Derived datasets point at the rendered media instead of copying it.
+    """
+    import os
+
+    frame = frame.copy()
+    for col in columns:
+        frame[col] = [p if p is None or Path(p).is_absolute() else os.path.relpath(source / p, target) for p in frame[col]]
+    return frame
+
+
+def derived_dataset(ctx: DemoContext, source: str, target: str, images, objects, name: str, reports: dict[str, Any] | None = None) -> Path:
+    """Save tables as a new dataset under datasets/<target>, media paths pointing into `source`."""
+    src, dst = ctx.path("datasets", source), ctx.path("datasets", target)
+    with staged_dataset(dst) as stage:
+        images = rebase_paths(images, ("path",), src, dst)
+        if "mask_path" in objects.columns:
+            objects = rebase_paths(objects, ("mask_path",), src, dst)
+        save_tables(stage, images, objects, {"name": name, "sources": [{"dataset": str(src)}]}, load_taxonomy())
+        for file_name, doc in (reports or {}).items():
+            write_text_atomic(stage / "reports" / file_name, json.dumps(doc, indent=1, sort_keys=True))
+    return dst
+
+
+def step_autobox(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate.autobox import apply_proposals, autobox_file, autobox_targets, iou_summary, qa_ious
+    from curate.dataset import BOX_COLUMNS
+    from curate.demo_scenes import GT_COLUMNS
+    from curate.flatlay import flat_lay_of_file
+
+    ds = read_dataset(ctx.path("datasets", "scenes"))
+    images = ds.images.copy()
+    images["flat_lay"] = ctx.executor.map(flat_lay_of_file, [str(ds.image_path(p)) for p in images["path"]], "flat-lay detection")
+    targets = autobox_targets(images, ds.objects, qa=False)
+    tasks = [(str(ds.image_path(p)), False) for p in targets["path"]]
+    results = dict(zip(targets["image_id"], ctx.executor.map(autobox_file, tasks, "Canny auto-boxing")))
+    objects, stats = apply_proposals(ds.objects, results)
+    # Score the proposals against the exact boxes the renderer kept for exactly these images.
+    truth = ds.objects[ds.objects["image_id"].isin(targets["image_id"])].copy()
+    truth[list(BOX_COLUMNS)] = truth[list(GT_COLUMNS)].to_numpy()
+    truth["box_origin"] = "manual"
+    qa = iou_summary(qa_ious(truth, results))
+    target = derived_dataset(ctx, "scenes", "boxed", images, objects, "boxed", {"autobox-qa.json": {"iou": qa, **stats}})
+    figures = {
+        "flat_lay_detected": f"{int(images['flat_lay'].fillna(False).sum())}/{len(images)}",
+        "auto_boxed": int(stats["boxed_objects"]),
+        "no_proposal": len(stats["no_proposal"]),
+        "iou_median": round(qa["median"], 4),
+        "iou_share_ge_0.9": round(qa["share_iou_ge_0.9"], 4),
+        "iou_p05": round(qa["p05"], 4),
+    }
+    return figures, {"auto-boxed dataset": str(target), "auto-box IoU report": str(target / "reports" / "autobox-qa.json")}
+
+
+def imbalance_figures(images, objects, split: str | None = None) -> tuple[dict, dict]:
+    """Headline MeanIR/SCUMBLE per view, and the full reports for JSON."""
+    from curate.imbalance import dataset_reports
+
+    reports = dataset_reports(images, objects, split)
+    headline = {}
+    for view, key in (("object_type", "object types"), ("category", "categories"), ("attribute pattern", "patterns")):
+        if view in reports:
+            headline[key] = {"MeanIR": round(reports[view].mean_ir, 4), "SCUMBLE": round(reports[view].scumble, 4)}
+    return headline, {view: report.as_dict() for view, report in reports.items()}
+
+
+def step_report_before(ctx: DemoContext) -> tuple[dict, dict]:
+    ds = read_dataset(ctx.path("datasets", "boxed"))
+    headline, full = imbalance_figures(ds.images, ds.objects)
+    path = ctx.path("reports", "imbalance-before.json")
+    write_text_atomic(path, json.dumps(full, indent=1, sort_keys=True))
+    return headline, {"imbalance report (before)": str(path)}
+
+
 DEMO_STEPS: tuple[Step, ...] = (
     Step("data", "Fashion-MNIST subset", step_data, settings=lambda r: r.data.model_dump(), outputs=("inputs/fashion-mnist",)),
     Step(
@@ -264,9 +343,15 @@ DEMO_STEPS: tuple[Step, ...] = (
         "render", "render flat-lays and outfits, draw patterns", step_render,
         after=("import",), settings=lambda r: (r.seed, r.scenes.model_dump()), outputs=("datasets/scenes",),
     ),
-    Step("autobox", "flat-lay detection + Canny auto-boxing, IoU vs exact boxes", None,
-         needs=("curate.flatlay", "curate.autobox"), after=("render",)),
-    Step("report_before", "imbalance report", None, needs=("curate.imbalance:dataset_reports",), after=("autobox",)),
+    Step(
+        "autobox", "flat-lay detection + Canny auto-boxing, IoU vs exact boxes", step_autobox,
+        needs=("curate.flatlay:flat_lay_of_file", "curate.autobox:autobox_file", "curate.autobox:qa_ious"),
+        after=("render",), outputs=("datasets/boxed",),
+    ),
+    Step(
+        "report_before", "imbalance report", step_report_before,
+        needs=("curate.imbalance:dataset_reports",), after=("autobox",), outputs=("reports/imbalance-before.json",),
+    ),
     Step("split", "split (gold from the official test images only)", None, needs=("curate.split",), after=("autobox",)),
     Step("balance", "augmentation balancing", None, needs=("curate.balance", "curate.augment"), after=("split",)),
     Step("report_after", "imbalance report after balancing", None, needs=("curate.imbalance:dataset_reports",), after=("balance", "report_before")),

@@ -155,8 +155,8 @@ def attribute_pairs(objects: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def attribute_keys(objects: pd.DataFrame) -> list[str]:
-    keys = objects["attributes"].explode().dropna().astype(str).str.partition(":")[0]
-    return sorted(set(keys))
+    values = objects["attributes"].explode().dropna().astype(str)
+    return sorted({value.partition(":")[0] for value in values})
 
 
 def dataset_reports(images: pd.DataFrame, objects: pd.DataFrame, split: str | None = None) -> dict[str, ImbalanceReport]:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -149,3 +150,12 @@ def test_step_runner_reports_missing_pieces_and_blocks_their_dependants(tmp_path
     fourth = demo.run_demo(demo.load_demo_recipe(quick=True, overrides=["seed=7"]), tmp_path)
     assert (fourth["a"].status, fourth["d"].status) == ("done", "done")
     assert fourth["d"].figures == {"seed": 7}
+
+
+def test_a_read_dataset_saves_back_with_taxonomy_checks(tmp_path):
+    # pandas 3 reads null strings as NaN; validation must treat them as nulls.
+    _, _, (images, objects) = render(tmp_path, flat_lays={"train": 4, "test": 0}, outfits={"train": 0, "test": 0})
+    save_tables(tmp_path / "a", images, objects, {"name": "a"}, load_taxonomy())
+    ds = read_dataset(tmp_path / "a")
+    save_tables(tmp_path / "b", ds.images, ds.objects, {"name": "a"}, load_taxonomy())
+    assert pq.read_table(tmp_path / "a" / "objects.parquet").equals(pq.read_table(tmp_path / "b" / "objects.parquet"))
