@@ -84,9 +84,10 @@ def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_M
     return background.border_match >= min_border_match, background.border_match
 
 
-def flat_lay_of_file(path: str) -> bool | None:
-    """Per-image task for executors: the flat-lay answer, or None when the file cannot be read."""
+def flat_lay_file(path: str) -> dict:
+    """Per-image task for executors: the flat-lay answer and score, or why the file is unreadable."""
     try:
-        return is_flat_lay(decode_rgb(path))[0]
-    except CurateError:
-        return None
+        flat, score = is_flat_lay(decode_rgb(path))
+    except CurateError as exc:
+        return {"error": str(exc)}
+    return {"error": None, "flat_lay": flat, "score": score}

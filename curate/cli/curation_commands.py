@@ -1,0 +1,235 @@
+"""Curation commands: autobox, dedup, split, balance, report and build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.table import Table
+
+from curate import imbalance, steps
+from curate.balance import BalanceRecipe
+from curate.build import load_build_recipe, run_build
+from curate.cli.common import console, handle_errors
+from curate.dataset import Dataset, read_dataset, save_tables, staged_dataset, write_text_atomic
+from curate.dedup import DedupRecipe
+from curate.parallel import make_executor
+from curate.recipes import parse_recipe
+from curate.split import SplitRecipe
+
+EXECUTOR_HELP = "Where per-image work runs: local (process pool), serial, or dask (with --scheduler)."
+DatasetArg = typer.Argument(..., help="Dataset directory.", exists=True, file_okay=False)
+
+
+def _executor(kind: str, scheduler: Optional[str], workers: Optional[int]):
+    return make_executor(kind, scheduler=scheduler, workers=workers)
+
+
+def rewrite_dataset(ds: Dataset, step: str, fn: Callable[[Path], tuple]) -> dict:
+    """Run a step into a staged copy of the dataset; `fn(stage)` returns (images, objects, report)."""
+    with staged_dataset(ds.path) as stage:
+        steps.carry_files(ds.path, stage)
+        images, objects, report = fn(stage)
+        write_text_atomic(stage / "reports" / f"{step}.json", json.dumps(report, indent=2, default=str) + "\n")
+        meta = dict(ds.meta)
+        meta.pop("created_at", None)
+        meta.setdefault("steps", [])
+        meta["steps"] = list(meta["steps"]) + [step]
+        save_tables(stage, images, objects, meta)
+    return report
+
+
+def _print_unreadable(report: dict) -> None:
+    for item in report.get("unreadable", []):
+        console.print(f"[yellow]skipped[/] {item['image_id']}: {item['error']}", highlight=False)
+
+
+@handle_errors
+def autobox_command(
+    dataset: Path = DatasetArg,
+    split_pairs: bool = typer.Option(False, "--split-pairs/--one-box", help="A pair of shoes gives two boxes, or one box around both."),
+    qa: bool = typer.Option(False, "--qa", help="Compare proposals with the existing manual boxes and report the IoU distribution; changes nothing."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: all cores)."),
+) -> None:
+    """Propose boxes for flat-lay images without boxes (Canny edges), each with a confidence.
+
+    Example: curate autobox out/shop --split-pairs
+    """
+    ds = read_dataset(dataset)
+    run = _executor(executor, scheduler, workers)
+    if qa:
+        _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa=True)
+        write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
+        summary = report["qa"]
+        _print_unreadable(report)
+        if not summary["boxes"]:
+            console.print("no manual boxes to compare with")
+            return
+        console.print(
+            f"IoU over {summary['boxes']} manual boxes: median {summary['median']:.3f}, mean {summary['mean']:.3f}, "
+            f"p05 {summary['p05']:.3f}, IoU>=0.9 {summary['share_iou_ge_0.9']:.1%}, IoU>=0.5 {summary['share_iou_ge_0.5']:.1%}"
+        )
+        console.print("histogram (0-0.1 ... 0.9-1.0): " + " ".join(map(str, summary["histogram"])))
+        return
+
+    def work(stage: Path):
+        images, flat = steps.flat_lay_step(ds.images, ds.path, run)
+        objects, report = steps.autobox_step(images, ds.objects, ds.path, run, split_pairs)
+        return images, objects, report | {"flat_lay": flat}
+
+    report = rewrite_dataset(ds, "autobox", work)
+    _print_unreadable(report)
+    console.print(f"boxed {report['boxed_objects']} objects ({report['pair_copies']} pair copies); no proposal: {len(report['no_proposal'])}; several unboxed objects: {len(report['ambiguous'])}")
+
+
+@handle_errors
+def dedup_command(
+    dataset: Path = DatasetArg,
+    hamming: int = typer.Option(6, "--hamming", help="Near duplicate when perceptual hashes differ by at most this many bits."),
+    policy: str = typer.Option("keep-one", "--policy", help="report | drop-leaks | keep-one"),
+    multi_label: str = typer.Option("drop", "--multi-label", help="Objects with more than one pattern or style: keep | flag | drop."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler"),
+    workers: Optional[int] = typer.Option(None, "--workers"),
+) -> None:
+    """Find exact and near-duplicate images, report leakage across splits and apply a drop policy.
+
+    Example: curate dedup out/shop --hamming 4 --policy drop-leaks
+    """
+    recipe = parse_recipe(DedupRecipe, {"hamming": hamming, "policy": policy, "multi_label_objects": multi_label}, "options")
+    ds = read_dataset(dataset)
+    run = _executor(executor, scheduler, workers)
+    report = rewrite_dataset(ds, "dedup", lambda stage: steps.dedup_step(ds.images, ds.objects, ds.path, run, recipe))
+    _print_unreadable(report)
+    table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "multi pattern/style objects")
+    table.add_row(str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])), str(len(report["multi_label_objects"]["objects"])))
+    console.print(table)
+    for leak in report["leakage"][:20]:
+        console.print(f"[red]leak[/] {leak['split']} image {leak['image_id']} has {leak['kind']} duplicate(s) in train: {', '.join(leak['train_duplicates'])}", highlight=False)
+
+
+@handle_errors
+def split_command(
+    dataset: Path = DatasetArg,
+    seed: int = typer.Option(0, "--seed"),
+    train: float = typer.Option(0.8, "--train"),
+    val: float = typer.Option(0.1, "--val"),
+    test: float = typer.Option(0.1, "--test"),
+    stratify: str = typer.Option("category", "--stratify", help="none | category | multilabel (iterative stratification)"),
+) -> None:
+    """Assign train/val/test, stratified and grouped by product; the gold split is never touched.
+
+    Example: curate split out/shop --seed 7 --stratify multilabel
+    """
+    recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify}, "options")
+    ds = read_dataset(dataset)
+
+    def work(stage: Path):
+        images, report = steps.split_step(ds.images, ds.objects, recipe)
+        return images, ds.objects, report
+
+    report = rewrite_dataset(ds, "split", work)
+    table = Table("split", "objects", "largest label-share gap (points)")
+    for name, count in report["objects"].items():
+        table.add_row(name, str(count), str(report["max_share_gap_points"].get(name, "-")))
+    console.print(table)
+
+
+@handle_errors
+def balance_command(
+    dataset: Path = DatasetArg,
+    by: str = typer.Option("object_type x image_type", "--by", help="category | object_type | 'object_type x image_type'"),
+    target: str = typer.Option("majority", "--target", help="Objects per group to reach: 'majority' or a number."),
+    policy: str = typer.Option("auto", "--policy", help="auto (flat-lay / on-model per image) | crop (classification crops)"),
+    undersample: Optional[int] = typer.Option(None, "--undersample", help="Co-occurrence-aware undersampling limit per group."),
+    masks: bool = typer.Option(True, "--masks/--no-masks", help="Recompute flat-lay boxes from the rotated foreground mask."),
+    seed: int = typer.Option(0, "--seed"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler"),
+    workers: Optional[int] = typer.Option(None, "--workers"),
+) -> None:
+    """Balance the training split: augmented copies of rarer groups, optional undersampling.
+
+    Example: curate balance out/shop --by object_type --target 5000
+    """
+    recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
+    ds = read_dataset(dataset)
+    run = _executor(executor, scheduler, workers)
+    report = rewrite_dataset(ds, "balance", lambda stage: steps.balance_step(ds.images, ds.objects, ds.path, stage, run, recipe))
+    _print_unreadable(report)
+    table = Table("group", "before", "after")
+    for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):
+        table.add_row(group, str(report["counts_before"].get(group, 0)), str(report["counts_after"].get(group, 0)))
+    console.print(table)
+    console.print(f"{report['augmented_images']} augmented images; IR after: {report['ir_after']:.3f}" if report["ir_after"] else "nothing to balance")
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected 'majority' or a whole number, found '{text}'", param_hint=option) from None
+
+
+@handle_errors
+def report_command(
+    dataset: Path = DatasetArg,
+    before: Optional[Path] = typer.Option(None, "--before", help="Another dataset to compare with (e.g. before balancing)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Only this split (e.g. train)."),
+    charts: bool = typer.Option(True, "--charts/--no-charts", help="Write PNG charts."),
+) -> None:
+    """Imbalance report: IR per label, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality, co-occurrence.
+
+    Example: curate report out/shop --split train --before out/shop-unbalanced
+    """
+    ds = read_dataset(dataset)
+    reports = imbalance.dataset_reports(ds.images, ds.objects, split)
+    earlier = None
+    if before is not None:
+        other = read_dataset(before)
+        earlier = imbalance.dataset_reports(other.images, other.objects, split)
+    imbalance.write_reports(reports, ds.reports_dir, f"{ds.meta.get('name', ds.path.name)} imbalance", before=earlier, charts=charts)
+    table = Table("view", "labels", "MeanIR", "MaxIR", "CVIR", "SCUMBLE", "card.", "dens.", "labelsets", title=f"imbalance ({split or 'all splits'})", title_justify="left")
+    for view, report in reports.items():
+        table.add_row(view, str(len(report.labels)), f"{report.mean_ir:.4f}", f"{report.max_ir:.4f}", f"{report.cvir:.4f}", f"{report.scumble:.4f}", f"{report.cardinality:.3f}", f"{report.density:.3f}", str(report.distinct_labelsets))
+    console.print(table)
+    if earlier is not None:
+        compared = Table("view", "MeanIR before", "MeanIR after", "SCUMBLE before", "SCUMBLE after", title="before / after", title_justify="left")
+        for view, fields in imbalance.compare(earlier, reports).items():
+            compared.add_row(view, f"{fields['mean_ir']['before']:.4f}", f"{fields['mean_ir']['after']:.4f}", f"{fields['scumble']['before']:.4f}", f"{fields['scumble']['after']:.4f}")
+        console.print(compared)
+    console.print(f"written to {ds.reports_dir}/imbalance.json, imbalance.md and PNG charts" if charts else f"written to {ds.reports_dir}/imbalance.json and imbalance.md")
+
+
+@handle_errors
+def build_command(
+    recipe_path: Path = typer.Argument(..., help="Build recipe (YAML).", exists=True, dir_okay=False),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a recipe key, e.g. --set split.seed=3"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler"),
+    workers: Optional[int] = typer.Option(None, "--workers"),
+) -> None:
+    """Build a dataset from a recipe: import, remap, filter, flat-lay, autobox, dedup, split, balance, report.
+
+    Example: curate build recipes/demo.yaml --set balance.target=2000 --executor dask --scheduler tcp://127.0.0.1:8786
+    """
+    recipe = load_build_recipe(recipe_path, overrides)
+    report = run_build(recipe, _executor(executor, scheduler, workers))
+    for step in report.values():
+        if isinstance(step, dict):
+            _print_unreadable(step)
+    ds = read_dataset(recipe.output)
+    console.print(f"built {recipe.output}: {len(ds.images)} images, {len(ds.objects)} objects; reports in {ds.reports_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("autobox")(autobox_command)
+    app.command("dedup")(dedup_command)
+    app.command("split")(split_command)
+    app.command("balance")(balance_command)
+    app.command("report")(report_command)
+    app.command("build")(build_command)

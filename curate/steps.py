@@ -1,0 +1,184 @@
+"""Dataset-level curation steps shared by the commands and `curate build`.
+
+Each step takes the two tables (and the directory their relative paths resolve against), runs
+its per-image work on an executor, and returns new tables plus a JSON-able report. Images that
+cannot be read are skipped and listed in the report, never fatal. Writing is the caller's job
+(always through `staged_dataset`, so a failure leaves the previous dataset as it was).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from curate import autobox, augment, balance, dedup, flatlay, split
+from curate.dataset import CHANGES_FILE
+from curate.parallel import Executor
+
+
+def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
+    """Absolute paths of the images (relative paths are relative to the dataset directory)."""
+    return [p if os.path.isabs(p) else str(root / p) for p in images["path"].astype(str)]
+
+
+def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
+    """Run per-image tasks; (results by image_id for successes, [{image_id, error}] for failures)."""
+    results = executor.map(fn, tasks, description) if tasks else []
+    ok, failed = {}, []
+    for image_id, result in zip(images["image_id"], results):
+        if result.get("error"):
+            failed.append({"image_id": image_id, "error": result["error"]})
+        else:
+            ok[image_id] = result
+    return ok, failed
+
+
+def carry_files(source: Path, stage: Path) -> None:
+    """Bring media, reports and the change log of an existing dataset into a staging directory.
+
+    Hard links where possible: the stage is swapped in whole, and the old tree is deleted after.
+    """
+    for name in ("media", "reports"):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, stage / name, copy_function=_link_or_copy, dirs_exist_ok=True)
+    if (source / CHANGES_FILE).exists():
+        _link_or_copy(source / CHANGES_FILE, stage / CHANGES_FILE)
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def rebase_paths(images: pd.DataFrame, old_root: Path, new_root: Path) -> pd.DataFrame:
+    """Keep relative paths pointing at the same files when the tables move to another directory.
+
+    Paths inside the dataset (media/...) travel with it; anything else becomes absolute.
+    """
+    if old_root.resolve() == new_root.resolve():
+        return images
+    paths = []
+    for p in images["path"].astype(str):
+        inside = not os.path.isabs(p) and p.split("/", 1)[0] == "media"
+        paths.append(p if os.path.isabs(p) or inside else str((old_root / p).resolve()))
+    return images.assign(path=paths)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def flat_lay_step(images: pd.DataFrame, root: Path, executor: Executor, only_missing: bool = True) -> tuple[pd.DataFrame, dict]:
+    todo = images[images["flat_lay"].isna()] if only_missing else images
+    ok, failed = run_tasks(executor, flatlay.flat_lay_file, todo, image_paths(todo, root), "flat-lay")
+    images = images.copy()
+    found = images["image_id"].map({k: v["flat_lay"] for k, v in ok.items()})
+    images["flat_lay"] = found.where(found.notna(), images["flat_lay"]).astype("object")
+    return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
+
+
+def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Box flat-lays without boxes; with `qa`, compare proposals with manual boxes instead."""
+    targets = autobox.autobox_targets(images, objects, qa)
+    tasks = [(path, split_pairs) for path in image_paths(targets, root)]
+    ok, failed = run_tasks(executor, autobox.autobox_file, targets, tasks, "auto-boxing")
+    report: dict[str, Any] = {"images": len(targets), "unreadable": failed, "split_pairs": split_pairs}
+    if qa:
+        report["qa"] = autobox.iou_summary(autobox.qa_ious(objects, ok))
+        return objects, report
+    objects, stats = autobox.apply_proposals(objects, ok)
+    report.update(stats)
+    return objects, report
+
+
+def hash_step(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[pd.DataFrame, dict]:
+    """Fill sha256, phash, width and height where missing."""
+    todo = images[images["sha256"].isna() | images["phash"].isna()]
+    ok, failed = run_tasks(executor, dedup.hash_file, todo, image_paths(todo, root), "hashing")
+    images = images.copy()
+    for column in ("sha256", "phash", "width", "height"):
+        found = images["image_id"].map({k: v[column] for k, v in ok.items()})
+        images[column] = found.where(found.notna(), images[column])
+    return images, {"hashed": len(ok), "unreadable": failed}
+
+
+def dedup_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, recipe: dedup.DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    images, hashed = hash_step(images, root, executor)
+    images, objects, report = dedup.dedup_tables(images, objects, recipe)
+    return images, objects, report | {"unreadable": hashed["unreadable"]}
+
+
+def split_step(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
+    images = split.assign_splits(images, objects, recipe)
+    return images, split.split_report(images, objects, recipe.stratify)
+
+
+def balance_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_root: Path, executor: Executor, recipe: balance.BalanceRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Undersample (if asked) and upsample the training split; copies go to out_root/media/augmented/.
+
+    Earlier augmented copies are removed first, so balancing twice gives the same result.
+    """
+    stale = images["parent_image_id"].notna()
+    shutil.rmtree(out_root / "media" / "augmented", ignore_errors=True)
+    images = images[~stale].reset_index(drop=True)
+    objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
+    before = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    report: dict[str, Any] = {"by": recipe.by, "removed_previous_copies": int(stale.sum())}
+    if recipe.undersample_limit is not None:
+        dropped = balance.undersample(images, objects, recipe.undersample_limit, recipe.by, recipe.seed)
+        images = images[~images["image_id"].isin(dropped)].reset_index(drop=True)
+        objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
+        report["undersampled_images"] = len(dropped)
+    plan = balance.plan_upsampling(images, objects, recipe)
+    by_id = images.set_index("image_id", drop=False)
+    # Boxes go to the augmenter in object_id order; augmented_rows reads them back in that order.
+    boxed = objects[objects["x_min"].notna()].sort_values(["image_id", "object_id"], kind="mergesort")
+    boxes_of = {k: g[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float64).tolist() for k, g in boxed.groupby("image_id")}
+    parents = by_id.loc[[p for p, _ in plan]] if plan else by_id.iloc[:0]
+    tasks = []
+    for (parent, k), path in zip(plan, image_paths(parents, root)):
+        flat = bool(by_id.at[parent, "flat_lay"]) if pd.notna(by_id.at[parent, "flat_lay"]) else False
+        policy = "crop" if recipe.policy == "crop" else ("flat-lay" if flat else "on-model")
+        tasks.append({
+            "path": path,
+            "out_path": str(out_root / augmented_path(parent, k)),
+            "policy": policy,
+            "seed": balance.copy_seed(recipe.seed, parent, k),
+            "boxes": boxes_of.get(parent, []),
+            "use_mask": recipe.masks and policy == "flat-lay",
+        })
+    failed = []
+    results = executor.map(augment.augment_file, tasks, "augmenting") if tasks else []
+    new_images, new_objects = [], []
+    objects_of = {k: g for k, g in objects.groupby("image_id")}
+    for (parent, k), result in zip(plan, results):
+        if result.get("error"):
+            failed.append({"image_id": parent, "error": result["error"]})
+            continue
+        parent_objects = objects_of[parent].sort_values("object_id", kind="mergesort")
+        image_row, object_rows = balance.augmented_rows(by_id.loc[parent], parent_objects, k, result, augmented_path(parent, k))
+        new_images.append(image_row)
+        new_objects.extend(object_rows)
+    if new_images:
+        images = pd.concat([images, pd.DataFrame(new_images)], ignore_index=True)
+        objects = pd.concat([objects, pd.DataFrame(new_objects)], ignore_index=True)
+    after = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    report.update({
+        "augmented_images": len(new_images),
+        "augmented_objects": len(new_objects),
+        "counts_before": {str(k): int(v) for k, v in before.sort_index().items()},
+        "counts_after": {str(k): int(v) for k, v in after.sort_index().items()},
+        "ir_after": float(after.max() / after.min()) if len(after) else None,
+        "unreadable": failed,
+    })
+    return images, objects, report
+
+
+def augmented_path(parent: str, k: int) -> str:
+    return f"media/augmented/{parent}-{k}.jpg"
