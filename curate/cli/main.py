@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate import __version__
-from curate.cli import curation_commands, dataset_commands, demo_commands, taxonomy_commands
+from curate.cli import curation_commands, dataset_commands, demo_commands, source_commands, taxonomy_commands
 
 app = typer.Typer(
     name="curate",
@@ -17,6 +17,7 @@ app = typer.Typer(
 
 app.add_typer(taxonomy_commands.app, name="taxonomy")
 dataset_commands.register(app)
+source_commands.register(app)
 curation_commands.register(app)
 demo_commands.register(app)
 

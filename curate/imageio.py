@@ -1,0 +1,176 @@
+"""Image files: size from the header alone, and decoding to RGB whatever the file holds.
+
+`read_image_size` reads a few hundred bytes (PNG, JPEG, GIF, BMP, WebP) so a 100k-image import
+does not decode 100k images; it also catches zero-byte and truncated files, which would
+otherwise only fail much later, inside a training step. `load_image_rgb` is the one place
+images are decoded: EXIF rotation, CMYK, 16-bit, grayscale, palette and alpha all come out as
+uint8 RGB, HxWx3.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import CurateError
+
+# EXIF orientations 5-8 rotate by 90 degrees, so the displayed image is the stored one transposed.
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_TAIL_BYTES = 1024
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) as displayed, from the file header; raises CurateError naming the file."""
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(32)
+            if size == 0:
+                raise CurateError.at(path, "zero-byte image file")
+            width, height = _size_from_header(path, handle, head, size)
+            _check_complete(path, handle, head, size)
+    except FileNotFoundError:
+        raise CurateError.at(path, "image file not found") from None
+    except (OSError, struct.error) as exc:
+        raise CurateError.at(path, f"cannot read the image header: {exc}") from None
+    if width <= 0 or height <= 0:
+        raise CurateError.at(path, f"image header gives an invalid size {width}x{height}")
+    return width, height
+
+
+def _size_from_header(path: Path, handle, head: bytes, size: int) -> tuple[int, int]:
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return struct.unpack("<HH", head[6:10])
+    if head[:2] == b"BM":
+        width, height = struct.unpack("<ii", head[18:26])
+        return width, abs(height)  # a negative height means rows are stored top-down
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return _webp_size(path, head)
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(path, handle)
+    raise CurateError.at(path, "not a PNG, JPEG, GIF, BMP or WebP image")
+
+
+def _webp_size(path: Path, head: bytes) -> tuple[int, int]:
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return width, height
+    if chunk == b"VP8L":
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    raise CurateError.at(path, f"unknown WebP chunk {chunk!r}")
+
+
+def _jpeg_size(path: Path, handle) -> tuple[int, int]:
+    """Walk the JPEG segments up to the frame header, noting the EXIF orientation on the way."""
+    handle.seek(2)
+    orientation = 1
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2:
+            raise CurateError.at(path, "JPEG ends before its frame header (truncated file)")
+        if marker[0] != 0xFF:
+            raise CurateError.at(path, f"corrupt JPEG: expected a segment marker, found {marker.hex()}")
+        kind = marker[1]
+        if kind == 0xFF:  # fill byte before a marker
+            handle.seek(-1, os.SEEK_CUR)
+            continue
+        if kind in (0x01,) or 0xD0 <= kind <= 0xD7:
+            continue
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            raise CurateError.at(path, "JPEG ends inside a segment header (truncated file)")
+        length = struct.unpack(">H", length_bytes)[0]
+        if kind in _JPEG_SOF:
+            frame = handle.read(5)
+            if len(frame) < 5:
+                raise CurateError.at(path, "JPEG ends inside its frame header (truncated file)")
+            height, width = struct.unpack(">HH", frame[1:5])
+            return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
+        if kind == 0xE1:
+            segment = handle.read(length - 2)
+            orientation = _exif_orientation(segment) or orientation
+            continue
+        handle.seek(length - 2, os.SEEK_CUR)
+
+
+def _exif_orientation(segment: bytes) -> int | None:
+    """The Orientation tag (0x0112) of IFD0 in an APP1 Exif segment, or None."""
+    if not segment.startswith(b"Exif\x00\x00") or len(segment) < 14:
+        return None
+    tiff = segment[6:]
+    endian = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if endian is None:
+        return None
+    ifd = struct.unpack(endian + "I", tiff[4:8])[0]
+    if ifd + 2 > len(tiff):
+        return None
+    entries = struct.unpack(endian + "H", tiff[ifd : ifd + 2])[0]
+    for i in range(entries):
+        at = ifd + 2 + 12 * i
+        if at + 12 > len(tiff):
+            return None
+        tag, _type, _count = struct.unpack(endian + "HHI", tiff[at : at + 8])
+        if tag == 0x0112:
+            return struct.unpack(endian + "H", tiff[at + 8 : at + 10])[0]
+    return None
+
+
+def _check_complete(path: Path, handle, head: bytes, size: int) -> None:
+    """Catch files cut short in transfer: their end marker (or declared length) is missing."""
+    handle.seek(max(0, size - _TAIL_BYTES))
+    tail = handle.read()
+    if head[:2] == b"\xff\xd8" and b"\xff\xd9" not in tail:
+        raise CurateError.at(path, "truncated JPEG: no end-of-image marker")
+    if head.startswith(b"\x89PNG") and b"IEND" not in tail:
+        raise CurateError.at(path, "truncated PNG: no IEND chunk")
+    if head[:4] == b"RIFF" and size < struct.unpack("<I", head[4:8])[0] + 8:
+        raise CurateError.at(path, "truncated WebP: file is shorter than its RIFF header says")
+    if head[:2] == b"BM" and size < struct.unpack("<I", head[2:6])[0]:
+        raise CurateError.at(path, "truncated BMP: file is shorter than its header says")
+    if head[:3] == b"GIF" and not tail.rstrip(b"\x00").endswith(b";"):
+        raise CurateError.at(path, "truncated GIF: no trailer byte")
+
+
+def load_image_rgb(path: str | Path) -> np.ndarray:
+    """Decode to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    read_image_size(path)  # same clear errors for missing, empty and truncated files
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb_array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CurateError.at(path, f"cannot decode image: {exc}") from None
+
+
+def _to_rgb_array(img) -> np.ndarray:
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale: keep the top 8 bits instead of clipping at 255
+        arr = np.asarray(img, dtype=np.uint32)
+        peak = 65535 if img.mode.startswith("I;16") or arr.max() > 255 else 255
+        gray = (arr * 255 // peak).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode == "P" or img.mode in ("LA", "PA") or "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()

@@ -1,0 +1,254 @@
+"""Import one source into a new dataset: read, check images on disk, map labels, save, report.
+
+Every format goes through the same steps after its reader, so the same bad input gets the same
+handling everywhere: duplicate image ids, missing/empty/truncated image files, boxes outside
+the image and labels the taxonomy does not know are each reported with file, item and field.
+The dataset is built in a staging directory and swapped in only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, save_tables, stable_id, staged_dataset, value_counts, write_text_atomic
+from curate.errors import CurateError
+from curate.imageio import read_image_size
+from curate.parallel import Executor, make_executor
+from curate.sources import SOURCES
+from curate.sources.common import ErrorPolicy, SourceRead
+from curate.sources.labels import TaxonomyTermResolver
+from curate.taxonomy import Resolution, Taxonomy, load_mapping, load_taxonomy
+
+REPORT_PATH = "reports/import.json"
+# labelImg and most tools allow a box edge on the last pixel line; beyond that the box is wrong
+BOX_TOLERANCE_PX = 1.0
+_LISTED = 50
+
+
+def import_to_dataset(
+    source: str,
+    path: str | Path | None,
+    out: str | Path,
+    *,
+    on_error: str = "fail",
+    mapping: str | Path | None = None,
+    executor: Executor | None = None,
+    taxonomy: Taxonomy | None = None,
+    **options: Any,
+) -> dict:
+    """Import `path` (a file or folder in the `source` format) as a new dataset at `out`.
+
+    Returns the import report, also written to `out/reports/import.json`. Any dataset already
+    at `out` is replaced only when the whole import succeeded.
+    """
+    if source not in SOURCES:
+        raise CurateError(f"unknown source '{source}' (expected one of {', '.join(SOURCES)})")
+    spec = SOURCES[source]
+    if path is None and not spec.path_optional:
+        raise CurateError(f"source '{source}' needs a PATH to read")
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise CurateError(f"source '{source}' takes no option(s) {', '.join(unknown)} (it takes: {', '.join(spec.options) or 'none'})")
+    tax = taxonomy or load_taxonomy()
+    policy = ErrorPolicy(on_error)
+    resolver = label_resolver(spec.mapping, mapping, tax)
+    executor = executor or make_executor("local")
+    started = time.perf_counter()
+    with staged_dataset(out) as stage:
+        context = {
+            "policy": policy,
+            "dataset_dir": stage,
+            "executor": executor,
+            "resolver": resolver,
+            "label_names": getattr(resolver, "label_ids", None),
+        }
+        read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
+        images, objects, report = read_to_tables(read, source, policy, resolver, executor, stage, tax)
+        meta = {
+            "name": Path(out).name,
+            "sources": [
+                {
+                    "source": source,
+                    "path": str(Path(path).resolve()) if path else (read.files[0] if read.files else None),
+                    "files": len(read.files),
+                    "mapping": str(resolver.path) if hasattr(resolver, "path") else "taxonomy terms",
+                    "options": {k: v for k, v in options.items()},
+                }
+            ],
+        }
+        save_tables(stage, images, objects, meta, tax)
+        report.update({"source": source, "path": meta["sources"][0]["path"], "out": str(Path(out).resolve()), "on_error": on_error,
+                       "options": meta["sources"][0]["options"], "seconds": round(time.perf_counter() - started, 2)})
+        write_text_atomic(stage / REPORT_PATH, json.dumps(report, indent=2, sort_keys=False) + "\n")
+    return report
+
+
+def label_resolver(builtin: str | None, mapping_file: str | Path | None, tax: Taxonomy):
+    """--mapping FILE wins; else the source's own mapping; else taxonomy terms in the label."""
+    if mapping_file is not None:
+        return load_mapping(Path(mapping_file), tax)
+    if builtin is not None:
+        return load_mapping(builtin, tax)
+    return TaxonomyTermResolver(tax)
+
+
+def probe_image(path: str) -> tuple[int, int] | str:
+    """(width, height), or the error message (runs in executor workers)."""
+    try:
+        return read_image_size(path)
+    except CurateError as exc:
+        return str(exc)
+
+
+def is_url(path: str) -> bool:
+    return "://" in path
+
+
+def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver, executor: Executor, dataset_dir: Path, tax: Taxonomy):
+    """Check every read entry and map its labels; returns (images, objects, report)."""
+    entries = unique_entries(read.images, policy)
+    if not read.sizes_known:
+        entries = with_header_sizes(entries, policy, executor, dataset_dir)
+
+    image_rows: list[dict] = []
+    object_rows: list[dict] = []
+    mapped = 0
+    dropped_by_rule: Counter = Counter(read.dropped)
+    dropped_labels: Counter = Counter()
+    unmapped: Counter = Counter()
+    images_emptied = 0
+    objects_read = 0
+    for entry in entries:
+        raw_objects = entry.pop("objects", [])
+        origin = entry.pop("origin", None) or ("", None)
+        objects_read += len(raw_objects)
+        try:
+            boxes = [relative_box(o.get("box_xyxy_px"), entry, i) for i, o in enumerate(raw_objects)]
+        except _BadBox as exc:
+            policy.problem(origin[0], str(exc), where=origin[1], field_name="bounding box")
+            continue
+        image_id = stable_id(source, entry["source_id"])
+        kept = []
+        for index, (obj, box) in enumerate(zip(raw_objects, boxes)):
+            obj = dict(obj)
+            obj.pop("box_xyxy_px", None)
+            resolution: Resolution = obj.pop("resolution", None) or resolver.resolve(obj["source_label"])
+            if resolution.status == "dropped":
+                dropped_by_rule[resolution.reason] += 1
+                dropped_labels[obj["source_label"]] += 1
+                continue
+            if resolution.status == "unmapped":
+                unmapped[obj["source_label"]] += 1
+                continue
+            mapped += 1
+            kept.append(object_row(obj, resolution, box, image_id, index, tax))
+        # kept even when every object was dropped: an image of only excluded things (a bag)
+        # is a true negative for the taxonomy, and the count of read images stays whole
+        images_emptied += bool(raw_objects) and not kept
+        image_rows.append({**entry, "image_id": image_id, "source": source})
+        object_rows.extend(kept)
+
+    images = images_frame(image_rows) if image_rows else empty_table(IMAGES_SCHEMA)
+    objects = objects_frame(object_rows) if object_rows else empty_table(OBJECTS_SCHEMA)
+    report = {
+        "images": len(images),
+        "objects": len(objects),
+        "read": {"images": len(read.images), "objects": objects_read},
+        "mapped": mapped,
+        "dropped_by_rule": dict(dropped_by_rule.most_common()),
+        "dropped_labels": dict(dropped_labels.most_common(_LISTED)),
+        "images_without_objects_left": images_emptied,
+        "unmapped_labels": dict(unmapped.most_common()),
+        "skipped_count": len(policy.skipped),
+        "skipped": [{"file": p.file, "where": p.where, "field": p.field, "reason": p.message} for p in policy.skipped],
+        "splits": value_counts(images, "split") if len(images) else {},
+        "categories": value_counts(objects, "category") if len(objects) else {},
+    }
+    return images, objects, report
+
+
+def unique_entries(entries: list[dict], policy: ErrorPolicy) -> list[dict]:
+    seen: dict[str, Any] = {}
+    unique = []
+    for entry in entries:
+        key = entry["source_id"]
+        if key in seen:
+            origin = entry.get("origin") or ("", None)
+            policy.problem(origin[0], f"duplicate image id '{key}' (first seen at {seen[key]})", where=origin[1], field_name="image id")
+            continue
+        seen[key] = " ".join(str(o) for o in (entry.get("origin") or ()) if o)
+        unique.append(entry)
+    return unique
+
+
+def with_header_sizes(entries: list[dict], policy: ErrorPolicy, executor: Executor, dataset_dir: Path) -> list[dict]:
+    """Read every local image's size from its header (in parallel); bad images are problems."""
+    local = [e for e in entries if not is_url(e["path"])]
+    paths = [str(dataset_dir / e["path"]) for e in local]  # absolute paths stay absolute
+    sizes = dict(zip(map(id, local), executor.map(probe_image, paths, "reading image sizes", chunksize=256)))
+    checked = []
+    for entry in entries:
+        size = sizes.get(id(entry))
+        origin = entry.get("origin") or ("", None)
+        if isinstance(size, str):
+            policy.problem(origin[0], size, where=origin[1], field_name="image")
+            continue
+        if size is not None:
+            stated = (entry.get("width"), entry.get("height"))
+            if stated != (None, None) and tuple(stated) != tuple(size):
+                policy.problem(origin[0], f"annotation gives size {stated[0]}x{stated[1]} but the image file is {size[0]}x{size[1]}", where=origin[1], field_name="size")
+                continue
+            entry["width"], entry["height"] = size
+        checked.append(entry)
+    return checked
+
+
+class _BadBox(Exception):
+    pass
+
+
+def relative_box(box_xyxy_px, entry: dict, index: int) -> tuple[float, float, float, float] | None:
+    """A pixel box (x1, y1, x2, y2) as relative 0..1 coordinates, checked against the image."""
+    if box_xyxy_px is None:
+        return None
+    width, height = entry.get("width"), entry.get("height")
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy_px)
+    label = f"object {index + 1}"
+    if not width or not height:
+        raise _BadBox(f"{label}: box given but the image size is unknown")
+    if x2 <= x1 or y2 <= y1:
+        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has zero or negative width or height")
+    tol = BOX_TOLERANCE_PX
+    if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image")
+    return (max(x1, 0.0) / width, max(y1, 0.0) / height, min(x2, width) / width, min(y2, height) / height)
+
+
+def object_row(obj: dict, resolution: Resolution, box, image_id: str, index: int, tax: Taxonomy) -> dict:
+    """One objects-table row: the mapping's target, plus styles/patterns the source suggested."""
+    target = resolution.target
+    style = target.style or _first_allowed(obj.pop("style_candidates", ()), lambda s: tax.allows_style(target.category, s))
+    pattern = target.pattern or _first_allowed(obj.pop("pattern_candidates", ()), lambda p: p in tax.patterns)
+    attributes = sorted(set(target.attributes) | set(obj.pop("attributes", ())))
+    row = {
+        "object_id": stable_id(image_id, index),
+        "image_id": image_id,
+        "object_type": target.object_type,
+        "category": target.category,
+        "style": style,
+        "pattern": pattern,
+        "attributes": attributes,
+        "box_origin": "source" if box is not None else None,
+        **obj,
+    }
+    if box is not None:
+        row["x_min"], row["y_min"], row["x_max"], row["y_max"] = box
+    return row
+
+
+def _first_allowed(candidates, allowed) -> str | None:
+    return next((c for c in candidates if allowed(c)), None)
