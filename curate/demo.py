@@ -21,12 +21,14 @@ from typing import Any, Callable, Literal
 from pydantic import Field, field_validator
 
 from curate import __version__
-from curate.dataset import IMAGES_FILE, OBJECTS_FILE, read_dataset, save_tables, staged_dataset, write_text_atomic
+from curate.balance import BalanceRecipe
+from curate.dataset import IMAGES_FILE, OBJECTS_FILE, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
 from curate.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.parallel import Executor, make_executor
 from curate.recipes import RecipeModel, apply_overrides, parse_recipe, recipe_to_yaml
 from curate.scenes import PATTERNS
+from curate.split import SplitRecipe
 from curate.taxonomy import load_taxonomy, read_yaml
 
 DEMO_RECIPE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
@@ -77,6 +79,8 @@ class DemoRecipe(RecipeModel):
     workers: int = Field(2, ge=1)
     data: DataSettings = DataSettings()
     scenes: SceneSettings = SceneSettings()
+    split: SplitRecipe = SplitRecipe()
+    balance: BalanceRecipe = BalanceRecipe()
     predict: PredictSettings = PredictSettings()
     review: ReviewSettings = ReviewSettings()
     # Dotted overrides applied by --quick (validated like any other key once applied).
@@ -210,9 +214,10 @@ def step_import(ctx: DemoContext) -> tuple[dict, dict]:
     target = ctx.path("datasets", "items")
     report = import_to_dataset("fashion-mnist", ctx.path("inputs", "fashion-mnist"), target, executor=ctx.executor)
     figures = {
-        "items_imported": int(report["images"]),
-        "items_dropped": int(sum(report["dropped"].values())),
-        "dropped_by_rule": dict(report["dropped"]),
+        "images_read": int(report["read"]["images"]),
+        "garments_mapped": int(report["mapped"]),
+        "dropped": {f"{label} ({rule})": n for (label, n), rule in zip(report["dropped_labels"].items(), report["dropped_by_rule"])},
+        "unmapped": int(sum(report["unmapped_labels"].values())),
     }
     return figures, {"imported items": str(target), "import report": str(target / "reports" / "import.json")}
 
@@ -257,80 +262,131 @@ def step_render(ctx: DemoContext) -> tuple[dict, dict]:
 # ---- flat-lays, auto-boxing, imbalance ----------------------------------------------------------
 
 
-def rebase_paths(frame, columns: tuple[str, ...], source: Path, target: Path):
-    """Rewrite relative file paths of a dataset at `source` so they resolve from `target`.
+SCENE_ONLY_COLUMNS = ("gt_x_min", "gt_y_min", "gt_x_max", "gt_y_max", "mask_path", "mask_value")
 
-    Derived datasets point at the rendered media instead of copying it.
+
+def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[Any, Path], tuple]) -> tuple[Path, dict]:
+    """Build datasets/<target> from datasets/<source> with `work(dataset, stage)`.
+
+    `work` returns (images, objects, report); the media of the source is hard-linked into the
+    new dataset (curate.steps.carry_files), so relative paths stay valid and nothing is copied.
     """
-    import os
+    from curate.steps import carry_files
 
-    frame = frame.copy()
-    for col in columns:
-        frame[col] = [p if p is None or Path(p).is_absolute() else os.path.relpath(source / p, target) for p in frame[col]]
-    return frame
+    source_ds = read_dataset(ctx.path("datasets", source))
+    path = ctx.path("datasets", target)
+    with staged_dataset(path) as stage:
+        carry_files(source_ds.path, stage)
+        images, objects, report = work(source_ds, stage)
+        write_text_atomic(stage / "reports" / f"{target}.json", json.dumps(report, indent=1, sort_keys=True, default=str))
+        meta = {"name": target, "sources": [{"dataset": source}], "steps": list(source_ds.meta.get("steps", [])) + [target]}
+        save_tables(stage, images, objects, meta, load_taxonomy())
+    return path, report
 
 
-def derived_dataset(ctx: DemoContext, source: str, target: str, images, objects, name: str, reports: dict[str, Any] | None = None) -> Path:
-    """Save tables as a new dataset under datasets/<target>, media paths pointing into `source`."""
-    src, dst = ctx.path("datasets", source), ctx.path("datasets", target)
-    with staged_dataset(dst) as stage:
-        images = rebase_paths(images, ("path",), src, dst)
-        if "mask_path" in objects.columns:
-            objects = rebase_paths(objects, ("mask_path",), src, dst)
-        save_tables(stage, images, objects, {"name": name, "sources": [{"dataset": str(src)}]}, load_taxonomy())
-        for file_name, doc in (reports or {}).items():
-            write_text_atomic(stage / "reports" / file_name, json.dumps(doc, indent=1, sort_keys=True))
-    return dst
+def exact_box_ious(objects) -> "np.ndarray":
+    """IoU of each auto-drawn box with the exact box the renderer recorded for that object."""
+    import numpy as np
+
+    from curate.autobox import box_iou
+    from curate.dataset import BOX_COLUMNS
+    from curate.demo_scenes import GT_COLUMNS
+
+    canny = objects[objects["box_origin"] == "canny"]
+    proposed = canny[list(BOX_COLUMNS)].to_numpy(np.float64)
+    exact = canny[list(GT_COLUMNS)].to_numpy(np.float64)
+    return np.array([box_iou(p, e)[0, 0] for p, e in zip(proposed, exact)])
 
 
 def step_autobox(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate.autobox import apply_proposals, autobox_file, autobox_targets, iou_summary, qa_ious
-    from curate.dataset import BOX_COLUMNS
-    from curate.demo_scenes import GT_COLUMNS
-    from curate.flatlay import flat_lay_of_file
+    from curate import steps
+    from curate.autobox import iou_summary
 
-    ds = read_dataset(ctx.path("datasets", "scenes"))
-    images = ds.images.copy()
-    images["flat_lay"] = ctx.executor.map(flat_lay_of_file, [str(ds.image_path(p)) for p in images["path"]], "flat-lay detection")
-    targets = autobox_targets(images, ds.objects, qa=False)
-    tasks = [(str(ds.image_path(p)), False) for p in targets["path"]]
-    results = dict(zip(targets["image_id"], ctx.executor.map(autobox_file, tasks, "Canny auto-boxing")))
-    objects, stats = apply_proposals(ds.objects, results)
-    # Score the proposals against the exact boxes the renderer kept for exactly these images.
-    truth = ds.objects[ds.objects["image_id"].isin(targets["image_id"])].copy()
-    truth[list(BOX_COLUMNS)] = truth[list(GT_COLUMNS)].to_numpy()
-    truth["box_origin"] = "manual"
-    qa = iou_summary(qa_ious(truth, results))
-    target = derived_dataset(ctx, "scenes", "boxed", images, objects, "boxed", {"autobox-qa.json": {"iou": qa, **stats}})
+    def work(ds, stage):
+        images, flat = steps.flat_lay_step(ds.images, ds.path, ctx.executor, only_missing=False)
+        objects, report = steps.autobox_step(images, ds.objects, ds.path, ctx.executor)
+        report["flat_lay"] = flat
+        report["iou_vs_exact"] = iou_summary(exact_box_ious(objects))
+        return images, objects, report
+
+    path, report = derived_dataset(ctx, "scenes", "boxed", work)
+    qa = report["iou_vs_exact"]
     figures = {
-        "flat_lay_detected": f"{int(images['flat_lay'].fillna(False).sum())}/{len(images)}",
-        "auto_boxed": int(stats["boxed_objects"]),
-        "no_proposal": len(stats["no_proposal"]),
+        "flat_lays_detected": f"{report['flat_lay']['flat_lay']}/{report['flat_lay']['checked']}",
+        "auto_boxed": int(report["boxed_objects"]),
+        "no_proposal": len(report["no_proposal"]),
         "iou_median": round(qa["median"], 4),
         "iou_share_ge_0.9": round(qa["share_iou_ge_0.9"], 4),
         "iou_p05": round(qa["p05"], 4),
     }
-    return figures, {"auto-boxed dataset": str(target), "auto-box IoU report": str(target / "reports" / "autobox-qa.json")}
+    return figures, {"auto-boxed dataset": str(path), "auto-box IoU report": str(path / "reports" / "boxed.json")}
 
 
-def imbalance_figures(images, objects, split: str | None = None) -> tuple[dict, dict]:
-    """Headline MeanIR/SCUMBLE per view, and the full reports for JSON."""
-    from curate.imbalance import dataset_reports
-
-    reports = dataset_reports(images, objects, split)
+def imbalance_headline(reports: dict) -> dict[str, dict[str, float]]:
+    """MeanIR and SCUMBLE of the views the summary shows."""
     headline = {}
-    for view, key in (("object_type", "object types"), ("category", "categories"), ("attribute pattern", "patterns")):
+    for view, label in (("object_type", "object types"), ("category", "categories"), ("attribute pattern", "patterns")):
         if view in reports:
-            headline[key] = {"MeanIR": round(reports[view].mean_ir, 4), "SCUMBLE": round(reports[view].scumble, 4)}
-    return headline, {view: report.as_dict() for view, report in reports.items()}
+            headline[label] = {"MeanIR": round(reports[view].mean_ir, 4), "SCUMBLE": round(reports[view].scumble, 4)}
+    return headline
 
 
 def step_report_before(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate.imbalance import dataset_reports, write_reports
+
     ds = read_dataset(ctx.path("datasets", "boxed"))
-    headline, full = imbalance_figures(ds.images, ds.objects)
-    path = ctx.path("reports", "imbalance-before.json")
-    write_text_atomic(path, json.dumps(full, indent=1, sort_keys=True))
-    return headline, {"imbalance report (before)": str(path)}
+    reports = dataset_reports(ds.images, ds.objects)
+    folder = ctx.path("reports", "imbalance-before")
+    write_reports(reports, folder, "Rendered scenes before splitting and balancing")
+    return imbalance_headline(reports), {"imbalance report (before)": str(folder / "imbalance.md"), "imbalance chart": str(folder / "imbalance-object_type.png")}
+
+
+def step_split(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate import steps
+
+    def work(ds, stage):
+        images = ds.images.copy()
+        # Gold is every scene made from official test items, and nothing else.
+        images["split"] = images["official_split"].map({"test": "gold"}).astype(object)
+        images["split"] = images["split"].where(images["split"].notna(), None)
+        images, report = steps.split_step(images, ds.objects, ctx.recipe.split)
+        return images, ds.objects, report
+
+    path, report = derived_dataset(ctx, "boxed", "split", work)
+    images = read_dataset(path).images
+    figures = {"images": value_counts(images, "split"), "max_share_gap_points": max(report["max_share_gap_points"].values(), default=0.0)}
+    return figures, {"split dataset": str(path)}
+
+
+def step_balance(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate import steps
+
+    def work(ds, stage):
+        # Exact masks and boxes describe the rendered pixels; rotated copies would make them wrong.
+        objects = ds.objects.drop(columns=[c for c in SCENE_ONLY_COLUMNS if c in ds.objects.columns])
+        return steps.balance_step(ds.images, objects, ds.path, stage, ctx.executor, ctx.recipe.balance)
+
+    path, report = derived_dataset(ctx, "split", "balanced", work)
+    figures = {
+        "augmented_images": int(report["augmented_images"]),
+        "groups_before": report["counts_before"],
+        "groups_after": report["counts_after"],
+        "ir_after": round(report["ir_after"], 4) if report["ir_after"] else None,
+    }
+    return figures, {"balanced dataset": str(path)}
+
+
+def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
+    from curate.imbalance import compare, dataset_reports, write_reports
+
+    before_ds, after_ds = read_dataset(ctx.path("datasets", "split")), read_dataset(ctx.path("datasets", "balanced"))
+    before = dataset_reports(before_ds.images, before_ds.objects, "train")
+    after = dataset_reports(after_ds.images, after_ds.objects, "train")
+    folder = ctx.path("reports", "imbalance-after")
+    write_reports(after, folder, "Training split after balancing", before=before)
+    b, a = imbalance_headline(before), imbalance_headline(after)
+    figures = {view: {k: f"{b[view][k]} -> {a[view][k]}" for k in ("MeanIR", "SCUMBLE")} for view in a if view in b}
+    return figures, {"imbalance report (after)": str(folder / "imbalance.md")}
 
 
 DEMO_STEPS: tuple[Step, ...] = (
@@ -345,16 +401,25 @@ DEMO_STEPS: tuple[Step, ...] = (
     ),
     Step(
         "autobox", "flat-lay detection + Canny auto-boxing, IoU vs exact boxes", step_autobox,
-        needs=("curate.flatlay:flat_lay_of_file", "curate.autobox:autobox_file", "curate.autobox:qa_ious"),
+        needs=("curate.steps:flat_lay_step", "curate.steps:autobox_step", "curate.autobox:iou_summary"),
         after=("render",), outputs=("datasets/boxed",),
     ),
     Step(
         "report_before", "imbalance report", step_report_before,
-        needs=("curate.imbalance:dataset_reports",), after=("autobox",), outputs=("reports/imbalance-before.json",),
+        needs=("curate.imbalance:write_reports",), after=("autobox",), outputs=("reports/imbalance-before/imbalance.json",),
     ),
-    Step("split", "split (gold from the official test images only)", None, needs=("curate.split",), after=("autobox",)),
-    Step("balance", "augmentation balancing", None, needs=("curate.balance", "curate.augment"), after=("split",)),
-    Step("report_after", "imbalance report after balancing", None, needs=("curate.imbalance:dataset_reports",), after=("balance", "report_before")),
+    Step(
+        "split", "split (gold from the official test images only)", step_split,
+        needs=("curate.steps:split_step",), after=("autobox",), settings=lambda r: r.split.model_dump(), outputs=("datasets/split",),
+    ),
+    Step(
+        "balance", "augmentation balancing", step_balance,
+        needs=("curate.steps:balance_step",), after=("split",), settings=lambda r: r.balance.model_dump(), outputs=("datasets/balanced",),
+    ),
+    Step(
+        "report_after", "imbalance report after balancing (train split)", step_report_after,
+        needs=("curate.imbalance:write_reports",), after=("split", "balance"), outputs=("reports/imbalance-after/imbalance.json",),
+    ),
     Step("train_detector", "train the detector", None, needs=("curate.models",), after=("balance",)),
     Step("train_category", "train the category classifier", None, needs=("curate.models",), after=("balance",)),
     Step("train_attributes", "train the attribute tagger", None, needs=("curate.models",), after=("balance",)),
@@ -362,7 +427,7 @@ DEMO_STEPS: tuple[Step, ...] = (
          after=("train_detector", "train_category", "train_attributes")),
     Step("predict", "predict JSON + coloured visualisations", None, needs=("curate.models",),
          after=("train_detector", "train_category", "train_attributes")),
-    Step("review", "FiftyOne dataset with saved views", None, needs=("curate.review",), after=("balance", "evaluate")),
+    Step("review", "FiftyOne dataset with saved views", None, needs=("curate.review",), after=("balance",)),
 )
 
 
@@ -401,6 +466,8 @@ def run_step(step: Step, ctx: DemoContext, state: dict[str, dict], code: str) ->
             return StepOutcome(**{**previous, "status": "reused", "seconds": 0.0})
     start = time.perf_counter()
     figures, artifacts = step.run(ctx)
+    # Artifact paths are kept relative to the demo folder, so summaries do not depend on where it lives.
+    artifacts = {label: str(Path(p).resolve().relative_to(ctx.out)) for label, p in artifacts.items()}
     outcome = StepOutcome(
         step.name, step.title, "done", round(time.perf_counter() - start, 1), figures, artifacts,
         key=key, output_hash=hash_paths(outputs),

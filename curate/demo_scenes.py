@@ -94,7 +94,7 @@ def write_scene(spec: SceneSpec) -> dict:
 def _items_table(items: Dataset) -> pd.DataFrame:
     """One row per imported item: image id, official split, class id, category, object type, pixels."""
     objects = items.objects.drop_duplicates("image_id")
-    table = items.images[["image_id", "path", "split", "product_id"]].merge(
+    table = items.images[["image_id", "path", "split"]].merge(
         objects[["image_id", "source_label", "category", "object_type"]], on="image_id"
     )
     table["label"] = [CLASS_NAMES.index(name) for name in table["source_label"]]
@@ -172,8 +172,8 @@ def scenes_to_tables(specs: list[SceneSpec], results: list[dict], items: pd.Data
                 "sha256": result["sha256"],
                 "source": SOURCE,
                 "source_id": spec.source_id,
-                # A packshot is the product; an outfit is its own product of several items.
-                "product_id": by_item.at[spec.items[0][2], "product_id"] if spec.kind == "flat-lay" else spec.source_id,
+                # A packshot's product is its Fashion-MNIST item; an outfit is a product of its own.
+                "product_id": spec.items[0][2] if spec.kind == "flat-lay" else spec.source_id,
                 "name": " + ".join(dict.fromkeys(_title(p, c) for p, c in zip(patterns, categories))),
                 "official_split": spec.official_split,
                 "scene": spec.kind,

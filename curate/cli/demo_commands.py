@@ -20,25 +20,34 @@ def _print_step(outcome: StepOutcome) -> None:
     console.print(f"[{style}]{outcome.status:>7}[/]{seconds}  {outcome.title}{note}", highlight=False)
 
 
-def _figure_text(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_figure_text(v)}" for k, v in value.items())
-    return str(value)
+def _figure_rows(figures: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten nested figures into (name, value) rows: {"a": {"b": 1}} -> ("a b", "1")."""
+    rows = []
+    for key, value in figures.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            rows += _figure_rows(value, f"{name} ")
+        elif isinstance(value, dict):
+            rows.append((name, ", ".join(f"{k} {v}" for k, v in value.items())))
+        else:
+            rows.append((name, f"{value:.4f}" if isinstance(value, float) else str(value)))
+    return rows
 
 
-def summary_tables(outcomes: dict[str, StepOutcome]) -> list[Table]:
-    steps = Table("step", "status", "figures", title="curate demo: results", title_justify="left")
+def summary_tables(outcomes: dict[str, StepOutcome], out: Path) -> list[Table]:
+    """The step table (status, time) and the results and artifacts tables (same on every run)."""
+    steps = Table("step", "status", "seconds", "note", title="curate demo: steps", title_justify="left")
     for o in outcomes.values():
-        status = "ok" if o.status in ("done", "reused") else o.status
-        figures = "; ".join(f"{k}: {_figure_text(v)}" for k, v in o.figures.items()) or o.note
-        steps.add_row(o.title, f"[{_STATUS_STYLE[o.status]}]{status}[/]", figures)
-    artifacts = Table("artifact", "path", title="artifacts", title_justify="left")
+        steps.add_row(o.title, f"[{_STATUS_STYLE[o.status]}]{o.status}[/]", f"{o.seconds:.1f}" if o.status == "done" else "-", o.note)
+    results = Table("step", "figure", "value", title="curate demo: results", title_justify="left")
+    for o in outcomes.values():
+        for i, (name, value) in enumerate(_figure_rows(o.figures)):
+            results.add_row(o.name if i == 0 else "", name, value)
+    artifacts = Table("artifact", "path", title="curate demo: artifacts", title_justify="left")
     for o in outcomes.values():
         for label, path in o.artifacts.items():
-            artifacts.add_row(label, path)
-    return [steps, artifacts]
+            artifacts.add_row(label, str(out / path))
+    return [steps, results, artifacts]
 
 
 @handle_errors
@@ -54,7 +63,7 @@ def demo(
     """
     settings = load_demo_recipe(recipe, quick=quick, overrides=overrides)
     outcomes = run_demo(settings, out, on_step=_print_step)
-    for table in summary_tables(outcomes):
+    for table in summary_tables(outcomes, out):
         console.print(table)
     incomplete = [o.name for o in outcomes.values() if o.status not in ("done", "reused")]
     if incomplete:
