@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, save_tables, stable_id, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
 from curate.imageio import read_image_size
@@ -53,6 +55,7 @@ def import_to_dataset(
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise CurateError(f"source '{source}' takes no option(s) {', '.join(unknown)} (it takes: {', '.join(spec.options) or 'none'})")
+    path = Path(path).resolve() if path is not None else None  # rows then hold absolute image paths
     tax = taxonomy or load_taxonomy()
     policy = ErrorPolicy(on_error)
     resolver = label_resolver(spec.mapping, mapping, tax)
@@ -73,7 +76,7 @@ def import_to_dataset(
             "sources": [
                 {
                     "source": source,
-                    "path": str(Path(path).resolve()) if path else (read.files[0] if read.files else None),
+                    "path": str(path) if path else (read.files[0] if read.files else None),
                     "files": len(read.files),
                     "mapping": str(resolver.path) if hasattr(resolver, "path") else "taxonomy terms",
                     "options": {k: v for k, v in options.items()},
@@ -152,8 +155,9 @@ def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver,
         image_rows.append({**entry, "image_id": image_id, "source": source})
         object_rows.extend(kept)
 
-    images = images_frame(image_rows) if image_rows else empty_table(IMAGES_SCHEMA)
-    objects = objects_frame(object_rows) if object_rows else empty_table(OBJECTS_SCHEMA)
+    # object dtype keeps None as None: pandas 3 turns None into NaN in inferred string columns
+    images = images_frame(pd.DataFrame(image_rows, dtype=object)) if image_rows else empty_table(IMAGES_SCHEMA)
+    objects = objects_frame(pd.DataFrame(object_rows, dtype=object)) if object_rows else empty_table(OBJECTS_SCHEMA)
     report = {
         "images": len(images),
         "objects": len(objects),

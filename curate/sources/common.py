@@ -53,6 +53,20 @@ class ErrorPolicy:
         self.skipped.append(problem)
 
 
+class BadItem(Exception):
+    """Raised while reading one item (image, line, row); the reader hands it to the policy."""
+
+    def __init__(self, message: str, where: str | None = None, field_name: str | None = None, file: str | Path | None = None):
+        super().__init__(message)
+        self.where = where
+        self.field_name = field_name
+        self.file = file  # when the problem is in another file than the one being read
+
+
+def report_bad_item(policy: ErrorPolicy, file: str | Path, exc: BadItem, where: str | None = None) -> None:
+    policy.problem(exc.file or file, str(exc), where=exc.where or where, field_name=exc.field_name)
+
+
 def require_file(path: Path, what: str) -> Path:
     """Missing annotation files are always fatal: there is nothing to skip to."""
     if not path.is_file():
@@ -60,14 +74,14 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def read_json_file(path: Path, policy: ErrorPolicy) -> Any | None:
+def read_json_file(path: Path) -> Any:
+    """Parsed JSON; malformed or non-UTF-8 content raises BadItem with the line and column."""
     try:
         return json.loads(path.read_bytes())
     except json.JSONDecodeError as exc:
-        policy.problem(path, f"malformed JSON: {exc.msg}", where=f"line {exc.lineno} column {exc.colno}")
+        raise BadItem(f"malformed JSON: {exc.msg}", where=f"line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:
-        policy.problem(path, f"not UTF-8 text: {exc.reason}")
-    return None
+        raise BadItem(f"not UTF-8 text: {exc.reason}") from None
 
 
 def read_json_lines(path: Path, policy: ErrorPolicy) -> list[tuple[int, dict]]:

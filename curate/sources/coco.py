@@ -1,0 +1,82 @@
+"""COCO instances JSON: images, annotations with bbox [x, y, w, h] in pixels, categories.
+
+Images are looked for beside the JSON, in ../images/<split>/, ../<split>/ and ../images/, where
+the split comes from the file name (instances_train2017.json -> train).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from curate.errors import CurateError
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_json_file, report_bad_item, require_file
+
+_SPLIT_NAME = re.compile(r"instances_([a-z]+?)(\d{4})?$")
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test", "gold": "gold"}
+
+
+def split_of(json_path: Path) -> tuple[str | None, str | None]:
+    """(dataset split, folder name) from instances_<name>.json."""
+    match = _SPLIT_NAME.match(json_path.stem)
+    if not match:
+        return None, None
+    return SPLIT_NAMES.get(match.group(1)), match.group(1) + (match.group(2) or "")
+
+
+def read_coco(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
+    json_path = require_file(Path(path), "COCO annotation file")
+    try:
+        doc = read_json_file(json_path)
+    except BadItem as exc:
+        raise CurateError.at(json_path, str(exc), where=exc.where) from None
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+            raise CurateError.at(json_path, f"expected a list under '{key}'", field=key)
+    categories = {c.get("id"): c.get("name") for c in doc["categories"]}
+    by_image = defaultdict(list)
+    for index, ann in enumerate(doc["annotations"]):
+        by_image[ann.get("image_id")].append((index, ann))
+    known_images = {img.get("id") for img in doc["images"]}
+    for image_id in by_image.keys() - known_images:
+        policy.problem(json_path, f"annotation refers to image id {image_id!r}, which is not under 'images'", where=f"annotations[{by_image[image_id][0][0]}]", field_name="image_id")
+
+    split, folder_name = split_of(json_path)
+    base = json_path.parent
+    result = SourceRead(files=[str(json_path)])
+    for index, img in enumerate(doc["images"]):
+        where = f"images[{index}] (id {img.get('id')!r})"
+        try:
+            file_name = img.get("file_name")
+            if not file_name:
+                raise BadItem("image without file_name", field_name="file_name")
+            candidates = [base / file_name, base.parent / "images" / (folder_name or "") / file_name, base.parent / (folder_name or "images") / file_name, base.parent / "images" / file_name]
+            objects = [coco_object(ann, i, categories) for i, ann in by_image.get(img.get("id"), [])]
+        except BadItem as exc:
+            report_bad_item(policy, json_path, exc, where)
+            continue
+        result.images.append(
+            {
+                "source_id": str(img.get("id")),
+                "path": str(find_existing(candidates)),
+                "width": img.get("width"),
+                "height": img.get("height"),
+                "split": split,
+                "origin": (str(json_path), where),
+                "objects": objects,
+            }
+        )
+    return result
+
+
+def coco_object(ann: dict, index: int, categories: dict) -> dict:
+    where = f"annotations[{index}] (id {ann.get('id')!r})"
+    category_id = ann.get("category_id")
+    if category_id not in categories:
+        raise BadItem(f"unknown category id {category_id!r} (not under 'categories')", where=where, field_name="category_id")
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
+        raise BadItem(f"expected bbox [x, y, width, height], found {bbox!r}", where=where, field_name="bbox")
+    x, y, w, h = bbox
+    return {"source_label": categories[category_id], "box_xyxy_px": [x, y, x + w, y + h], "iscrowd": bool(ann.get("iscrowd", 0))}

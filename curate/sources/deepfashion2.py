@@ -1,0 +1,73 @@
+"""DeepFashion2: one JSON per image (`annos/000001.json`) beside `image/000001.jpg`.
+
+Each file holds `source` (shop or user), `pair_id` and `item1..itemN` with category_id,
+category_name, bounding_box [x1, y1, x2, y2] in pixels, style, occlusion, zoom_in, viewpoint
+and scale. Those per-item fields are kept as object columns so evaluation can be sliced by
+them; DeepFashion2's `style` (a pair-matching id, not a fashion style) becomes `df2_style`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from curate.errors import CurateError
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_file, report_bad_item
+
+SPLIT_DIRS = {"train": "train", "validation": "val", "test": "test"}
+ITEM_COLUMNS = {"occlusion": "occlusion", "zoom_in": "zoom_in", "viewpoint": "viewpoint", "scale": "scale", "style": "df2_style"}
+
+
+def split_dirs(path: Path) -> list[tuple[Path, str | None]]:
+    """(folder with annos/ and image/, split) for a DeepFashion2 root or one of its splits."""
+    if (path / "annos").is_dir():
+        return [(path, SPLIT_DIRS.get(path.name))]
+    found = [(path / name, split) for name, split in SPLIT_DIRS.items() if (path / name / "annos").is_dir()]
+    if not found:
+        raise CurateError.at(path, "no DeepFashion2 annotations: expected annos/ here or in train/, validation/ or test/")
+    return found
+
+
+def deepfashion2_entry(doc: object, anno_path: Path, folder: Path, split: str | None, label_names: dict[int, str]) -> dict:
+    """One image row with its items, from a parsed annotation file."""
+    if not isinstance(doc, dict):
+        raise BadItem(f"expected a JSON object, found {type(doc).__name__}")
+    objects = []
+    items = sorted((k for k in doc if k.startswith("item")), key=lambda k: int(k[4:]) if k[4:].isdigit() else 0)
+    for key in items:
+        item = doc[key]
+        category_id = item.get("category_id")
+        if category_id not in label_names:
+            raise BadItem(f"unknown category id {category_id!r} (DeepFashion2 has ids 1-13)", where=key, field_name="category_id")
+        box = item.get("bounding_box")
+        if not isinstance(box, list) or len(box) != 4:
+            raise BadItem(f"expected bounding_box [x1, y1, x2, y2], found {box!r}", where=key, field_name="bounding_box")
+        obj = {"source_label": item.get("category_name") or label_names[category_id], "box_xyxy_px": box, "item": key}
+        for field, column in ITEM_COLUMNS.items():
+            obj[column] = item.get(field)
+        objects.append(obj)
+    stem = anno_path.stem
+    return {
+        "source_id": f"{folder.name}/{stem}",
+        "path": str(folder / "image" / f"{stem}.jpg"),
+        "split": split,
+        "pair_id": doc.get("pair_id"),
+        "df2_source": doc.get("source"),
+        "origin": (str(anno_path), None),
+        "objects": objects,
+    }
+
+
+def read_deepfashion2(path: str | Path, *, policy: ErrorPolicy, label_names: dict[int, str]) -> SourceRead:
+    path = Path(path)
+    if not path.exists():
+        raise CurateError.at(path, "DeepFashion2 folder not found")
+    result = SourceRead()
+    for folder, split in split_dirs(path):
+        for anno_path in sorted((folder / "annos").glob("*.json")):
+            try:
+                doc = read_json_file(anno_path)
+                result.images.append(deepfashion2_entry(doc, anno_path, folder, split, label_names))
+            except BadItem as exc:
+                report_bad_item(policy, anno_path, exc)
+        result.files.append(str(folder / "annos"))
+    return result

@@ -1,0 +1,92 @@
+"""Pascal VOC XML as labelImg writes it: one file per image, pixel boxes, difficult, truncated.
+
+PATH is a folder of XML files (or a VOC root with Annotations/), or one XML file. The image is
+looked for beside the XML, in ../JPEGImages/ and ../images/, then at the XML's own <path>.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from curate.errors import CurateError
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, report_bad_item
+
+
+def xml_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if (path / "Annotations").is_dir():
+        path = path / "Annotations"
+    if not path.is_dir():
+        raise CurateError.at(path, "VOC annotation folder or file not found")
+    files = sorted(path.glob("*.xml"))
+    if not files:
+        raise CurateError.at(path, "no VOC .xml annotation files here")
+    return files
+
+
+def _number(node: ET.Element, tag: str, where: str) -> float:
+    text = node.findtext(tag)
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise BadItem(f"expected a number, found {text!r}", where=where, field_name=tag) from None
+
+
+def _flag(node: ET.Element, tag: str) -> bool:
+    return (node.findtext(tag) or "0").strip() in ("1", "true", "True")
+
+
+def voc_entry(xml_path: Path) -> dict:
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as exc:
+        raise BadItem(f"malformed XML: {exc}") from None
+    filename = (root.findtext("filename") or "").strip()
+    if not filename:
+        raise BadItem("no <filename>", field_name="filename")
+    folder = xml_path.parent
+    candidates = [folder / filename, folder.parent / "JPEGImages" / filename, folder.parent / "images" / filename]
+    if root.findtext("path"):
+        candidates.append(Path(root.findtext("path").strip()))
+    size = root.find("size")
+    width = int(_number(size, "width", "size")) if size is not None else None
+    height = int(_number(size, "height", "size")) if size is not None else None
+    objects = []
+    for i, node in enumerate(root.findall("object"), start=1):
+        where = f"object {i}"
+        name = (node.findtext("name") or "").strip()
+        if not name:
+            raise BadItem("object without <name>", where=where, field_name="name")
+        box = node.find("bndbox")
+        if box is None:
+            raise BadItem("object without <bndbox>", where=where, field_name="bndbox")
+        objects.append(
+            {
+                "source_label": name,
+                "box_xyxy_px": [_number(box, tag, where) for tag in ("xmin", "ymin", "xmax", "ymax")],
+                "difficult": _flag(node, "difficult"),
+                "truncated": _flag(node, "truncated"),
+            }
+        )
+    return {
+        "source_id": filename,
+        "path": str(find_existing(candidates)),
+        # labelImg writes 0x0 when it could not read the image; the header then decides
+        "width": width or None,
+        "height": height or None,
+        "origin": (str(xml_path), None),
+        "objects": objects,
+    }
+
+
+def read_voc(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
+    files = xml_files(Path(path))
+    result = SourceRead(files=[str(f) for f in files])
+    for xml_path in files:
+        try:
+            result.images.append(voc_entry(xml_path))
+        except BadItem as exc:
+            report_bad_item(policy, xml_path, exc)
+    return result
