@@ -104,7 +104,9 @@ def propose_boxes(rgb: np.ndarray, split_pairs: bool = False, work_side: int = W
     proposals = []
     for group in _group_components(stats, keep, split_pairs):
         x0, y0, x1, y1 = _refined_box(distance, background.threshold, labels, stats, group)
-        share = float(edge_counts[group].sum()) / float(edge_counts.sum())
+        # One coherent outline carries the edges of a clean product; a box merging scattered
+        # components (clutter, props, a pair kept as one box) deserves a look first.
+        share = float(edge_counts[group].max()) / float(edge_counts.sum())
         proposals.append(BoxProposal(
             int(np.floor(x0 / scale)), int(np.floor(y0 / scale)),
             min(width, int(np.ceil(x1 / scale))), min(height, int(np.ceil(y1 / scale))),
@@ -141,7 +143,7 @@ def _tight_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def _confidence(box: tuple[int, int, int, int], size_wh: tuple[int, int], edge_share: float, edge_contrast: float, threshold: float) -> float:
-    """High when the box holds most edges (little clutter), edges are contrasty and the box is inside the frame.
+    """High when one outline holds most edges (little clutter), edges are contrasty and the box is inside the frame.
 
     A box touching the frame edge usually means a cropped product or a non-plain background.
     """

@@ -20,6 +20,9 @@ from curate.errors import CurateError
 FLAT_LAY_MIN_BORDER_MATCH = 0.95
 # Minimum colour distance counted as "not background", whatever the measured noise.
 MIN_FOREGROUND_CONTRAST = 12.0
+# A plain background stays within this colour distance of its median; a textured scene adapts the
+# noise estimate upwards, so the border match is measured with at most this tolerance.
+PLAIN_TOLERANCE = 24.0
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Background:
 
     colour: np.ndarray  # per-channel median of the border, float32 (3,)
     noise: float  # robust spread (scaled MAD) of border pixels' distance to that colour
-    border_match: float  # fraction of border pixels within the foreground threshold
+    border_match: float  # fraction of border pixels within the (capped) foreground threshold
 
     @property
     def threshold(self) -> float:
@@ -75,7 +78,7 @@ def measure_background(rgb: np.ndarray) -> Background:
     distance = np.abs(ring - colour).max(axis=1)
     noise = float(np.median(distance) * 1.4826)
     threshold = max(4.0 * noise, MIN_FOREGROUND_CONTRAST)
-    return Background(colour.astype(np.float32), noise, float((distance <= threshold).mean()))
+    return Background(colour.astype(np.float32), noise, float((distance <= min(threshold, PLAIN_TOLERANCE)).mean()))
 
 
 def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_MATCH) -> tuple[bool, float]:

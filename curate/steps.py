@@ -20,6 +20,9 @@ from curate import autobox, augment, balance, dedup, flatlay, split
 from curate.dataset import CHANGES_FILE
 from curate.parallel import Executor
 
+# Images per task sent to a worker: each costs milliseconds, so small chunks keep workers evenly busy.
+IMAGE_CHUNK = 8
+
 
 def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
     """Absolute paths of the images (relative paths are relative to the dataset directory)."""
@@ -28,7 +31,7 @@ def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
 
 def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
     """Run per-image tasks; (results by image_id for successes, [{image_id, error}] for failures)."""
-    results = executor.map(fn, tasks, description) if tasks else []
+    results = executor.map(fn, tasks, description, chunksize=IMAGE_CHUNK) if tasks else []
     ok, failed = {}, []
     for image_id, result in zip(images["image_id"], results):
         if result.get("error"):
@@ -154,7 +157,7 @@ def balance_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_ro
             "use_mask": recipe.masks and policy == "flat-lay",
         })
     failed = []
-    results = executor.map(augment.augment_file, tasks, "augmenting") if tasks else []
+    results = executor.map(augment.augment_file, tasks, "augmenting", chunksize=IMAGE_CHUNK) if tasks else []
     new_images, new_objects = [], []
     objects_of = {k: g for k, g in objects.groupby("image_id")}
     for (parent, k), result in zip(plan, results):

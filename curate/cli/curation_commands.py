@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 from rich.table import Table
@@ -23,8 +24,16 @@ EXECUTOR_HELP = "Where per-image work runs: local (process pool), serial, or das
 DatasetArg = typer.Argument(..., help="Dataset directory.", exists=True, file_okay=False)
 
 
-def _executor(kind: str, scheduler: Optional[str], workers: Optional[int]):
-    return make_executor(kind, scheduler=scheduler, workers=workers)
+@contextmanager
+def _executor(kind: str, scheduler: Optional[str], workers: Optional[int]) -> Iterator:
+    """An executor for one command; a Dask client is closed afterwards (the cluster stays up)."""
+    executor = make_executor(kind, scheduler=scheduler, workers=workers)
+    try:
+        yield executor
+    finally:
+        client = getattr(executor, "client", None)
+        if client is not None:
+            client.close()
 
 
 def rewrite_dataset(ds: Dataset, step: str, fn: Callable[[Path], tuple]) -> dict:
@@ -60,9 +69,9 @@ def autobox_command(
     Example: curate autobox out/shop --split-pairs
     """
     ds = read_dataset(dataset)
-    run = _executor(executor, scheduler, workers)
     if qa:
-        _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa=True)
+        with _executor(executor, scheduler, workers) as run:
+            _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa=True)
         write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
         summary = report["qa"]
         _print_unreadable(report)
@@ -77,11 +86,13 @@ def autobox_command(
         return
 
     def work(stage: Path):
-        images, flat = steps.flat_lay_step(ds.images, ds.path, run)
-        objects, report = steps.autobox_step(images, ds.objects, ds.path, run, split_pairs)
+        with _executor(executor, scheduler, workers) as run:
+            images, flat = steps.flat_lay_step(ds.images, ds.path, run)
+            objects, report = steps.autobox_step(images, ds.objects, ds.path, run, split_pairs)
         return images, objects, report | {"flat_lay": flat}
 
     report = rewrite_dataset(ds, "autobox", work)
+    _print_unreadable(report["flat_lay"])
     _print_unreadable(report)
     console.print(f"boxed {report['boxed_objects']} objects ({report['pair_copies']} pair copies); no proposal: {len(report['no_proposal'])}; several unboxed objects: {len(report['ambiguous'])}")
 
@@ -102,8 +113,8 @@ def dedup_command(
     """
     recipe = parse_recipe(DedupRecipe, {"hamming": hamming, "policy": policy, "multi_label_objects": multi_label}, "options")
     ds = read_dataset(dataset)
-    run = _executor(executor, scheduler, workers)
-    report = rewrite_dataset(ds, "dedup", lambda stage: steps.dedup_step(ds.images, ds.objects, ds.path, run, recipe))
+    with _executor(executor, scheduler, workers) as run:
+        report = rewrite_dataset(ds, "dedup", lambda stage: steps.dedup_step(ds.images, ds.objects, ds.path, run, recipe))
     _print_unreadable(report)
     table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "multi pattern/style objects")
     table.add_row(str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])), str(len(report["multi_label_objects"]["objects"])))
@@ -158,8 +169,8 @@ def balance_command(
     """
     recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
     ds = read_dataset(dataset)
-    run = _executor(executor, scheduler, workers)
-    report = rewrite_dataset(ds, "balance", lambda stage: steps.balance_step(ds.images, ds.objects, ds.path, stage, run, recipe))
+    with _executor(executor, scheduler, workers) as run:
+        report = rewrite_dataset(ds, "balance", lambda stage: steps.balance_step(ds.images, ds.objects, ds.path, stage, run, recipe))
     _print_unreadable(report)
     table = Table("group", "before", "after")
     for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):
@@ -218,7 +229,8 @@ def build_command(
     Example: curate build recipes/demo.yaml --set balance.target=2000 --executor dask --scheduler tcp://127.0.0.1:8786
     """
     recipe = load_build_recipe(recipe_path, overrides)
-    report = run_build(recipe, _executor(executor, scheduler, workers))
+    with _executor(executor, scheduler, workers) as run:
+        report = run_build(recipe, run)
     for step in report.values():
         if isinstance(step, dict):
             _print_unreadable(step)
