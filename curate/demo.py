@@ -488,7 +488,8 @@ def run_demo(recipe: DemoRecipe, out: Path, on_step: Callable[[StepOutcome], Non
         ctx.outcomes[step.name] = outcome
         if outcome.status in ("done", "reused"):
             state[step.name] = {k: v for k, v in asdict(outcome).items() if k not in ("status", "seconds")}
-            write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+            # Key order is kept: figures are shown in the order the step produced them.
+            write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1))
         on_step(outcome)
     write_text_atomic(out / SUMMARY_FILE, json.dumps(summary_doc(ctx.outcomes), indent=1, sort_keys=True))
     return ctx.outcomes
