@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate import __version__
-from curate.cli import curation_commands, dataset_commands, demo_commands, source_commands, taxonomy_commands
+from curate.cli import curation_commands, dataset_commands, demo_commands, review_commands, source_commands, taxonomy_commands
 
 app = typer.Typer(
     name="curate",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 app.add_typer(taxonomy_commands.app, name="taxonomy")
+app.add_typer(review_commands.app, name="review")
 dataset_commands.register(app)
 source_commands.register(app)
 curation_commands.register(app)
