@@ -137,6 +137,8 @@ class Step:
     after: tuple[str, ...] = ()  # steps whose outputs it reads
     settings: Callable[[DemoRecipe], Any] = lambda r: None  # the recipe part that shapes it
     outputs: tuple[str, ...] = ()  # paths under the demo folder
+    # For outputs that live outside the folder (the FiftyOne dataset): are they still there?
+    still_there: Callable[[DemoContext], bool] = lambda ctx: True
 
 
 def missing_needs(needs: tuple[str, ...]) -> list[str]:
@@ -389,6 +391,26 @@ def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
     return figures, {"imbalance report (after)": str(folder / "imbalance.md")}
 
 
+# ---- review ------------------------------------------------------------------------------------
+
+
+def step_review(ctx: DemoContext) -> tuple[dict, dict]:
+    """Mirror the balanced dataset into FiftyOne with its saved views (only what changed)."""
+    from curate.review import _fiftyone, send_dataset
+
+    path = ctx.path("datasets", "balanced")
+    report = send_dataset(path, name=ctx.recipe.review.name)
+    fo_dataset = _fiftyone().load_dataset(report.name)
+    figures = {"fiftyone_dataset": report.name, "samples": len(fo_dataset), "saved_views": len(fo_dataset.list_saved_views())}
+    return figures, {"FiftyOne dataset (curate review)": str(path)}
+
+
+def review_dataset_exists(ctx: DemoContext) -> bool:
+    from curate.review import _fiftyone
+
+    return _fiftyone().dataset_exists(ctx.recipe.review.name)
+
+
 DEMO_STEPS: tuple[Step, ...] = (
     Step("data", "Fashion-MNIST subset", step_data, settings=lambda r: r.data.model_dump(), outputs=("inputs/fashion-mnist",)),
     Step(
@@ -427,7 +449,11 @@ DEMO_STEPS: tuple[Step, ...] = (
          after=("train_detector", "train_category", "train_attributes")),
     Step("predict", "predict JSON + coloured visualisations", None, needs=("curate.models",),
          after=("train_detector", "train_category", "train_attributes")),
-    Step("review", "FiftyOne dataset with saved views", None, needs=("curate.review",), after=("balance",)),
+    Step(
+        "review", "FiftyOne dataset with saved views", step_review,
+        needs=("curate.review:send_dataset",), after=("balance",), settings=lambda r: r.review.model_dump(),
+        still_there=review_dataset_exists,
+    ),
 )
 
 
@@ -461,7 +487,7 @@ def run_step(step: Step, ctx: DemoContext, state: dict[str, dict], code: str) ->
     key = step_key(step, ctx, code)
     outputs = [ctx.path(p) for p in step.outputs]
     previous = state.get(step.name)
-    if previous and previous.get("key") == key and all(p.exists() for p in outputs):
+    if previous and previous.get("key") == key and all(p.exists() for p in outputs) and step.still_there(ctx):
         if hash_paths(outputs) == previous.get("output_hash"):
             return StepOutcome(**{**previous, "status": "reused", "seconds": 0.0})
     start = time.perf_counter()
