@@ -171,5 +171,5 @@ def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
             imbalance.write_reports(after, stage / "reports", f"{recipe.name}: training split", before=before, charts=recipe.report.charts)
         write_text_atomic(stage / "reports" / "build.json", json.dumps(report, indent=2, default=str) + "\n")
         meta = {"name": recipe.name, "recipe": recipe.model_dump(mode="json"), "sources": report["import"]}
-        save_tables(stage, images, objects, meta, taxonomy)
+        save_tables(stage, steps.text_nulls_as_none(images), steps.text_nulls_as_none(objects), meta, taxonomy)
     return report

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from curate.errors import CurateError
 from curate.flatlay import decode_rgb
+from curate.imbalance import attribute_table
 from curate.recipes import RecipeModel
 
 # Which copy of a duplicate group survives: evaluation splits first, so a training copy is the one dropped.
@@ -127,10 +128,8 @@ def images_to_drop(duplicates: pd.DataFrame, policy: str) -> list[str]:
 
 def multi_label_objects(objects: pd.DataFrame) -> pd.Series:
     """True for objects with more than one pattern or more than one style (column + attributes)."""
-    exploded = objects[["object_id", "attributes"]].explode("attributes").dropna()
-    keys = exploded["attributes"].astype(str).str.partition(":")
     pairs = pd.concat([
-        pd.DataFrame({"object_id": exploded["object_id"], "key": keys[0], "value": keys[2]}),
+        attribute_table(objects),
         pd.DataFrame({"object_id": objects["object_id"], "key": "pattern", "value": objects["pattern"]}),
         pd.DataFrame({"object_id": objects["object_id"], "key": "style", "value": objects["style"]}),
     ]).dropna()
@@ -166,5 +165,5 @@ def dedup_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: DedupRecip
     if recipe.multi_label_objects == "drop":
         objects = objects[~many].reset_index(drop=True)
     elif recipe.multi_label_objects == "flag":
-        objects = objects.assign(flags=np.where(many, "more than one pattern or style", None))
+        objects = objects.assign(flags=["more than one pattern or style" if m else None for m in many])
     return images, objects, report

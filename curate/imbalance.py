@@ -144,20 +144,24 @@ def labels_to_matrix(instance_ids: pd.Series, labels: pd.Series) -> tuple[np.nda
     return y, [str(n) for n in names]
 
 
+def attribute_table(objects: pd.DataFrame) -> pd.DataFrame:
+    """(object_id, key, value) rows for every "key:value" entry of the `attributes` lists."""
+    exploded = objects[["object_id", "attributes"]].explode("attributes").dropna()
+    parts = exploded["attributes"].astype(str).str.extract(r"^([^:]*):?(.*)$")
+    return pd.DataFrame({"object_id": exploded["object_id"].to_numpy(), "key": parts[0].to_numpy(), "value": parts[1].to_numpy()})
+
+
 def attribute_pairs(objects: pd.DataFrame, key: str) -> pd.DataFrame:
     """(object_id, value) pairs for one attribute key; pattern and style are columns, the rest live in `attributes`."""
     if key in ("pattern", "style", "category", "object_type"):
         part = objects[["object_id", key]].dropna()
         return pd.DataFrame({"object_id": part["object_id"], "value": part[key]})
-    exploded = objects[["object_id", "attributes"]].explode("attributes").dropna()
-    split = exploded["attributes"].astype(str).str.partition(":")
-    mask = split[0] == key
-    return pd.DataFrame({"object_id": exploded["object_id"][mask], "value": split[2][mask]})
+    table = attribute_table(objects)
+    return table.loc[table["key"] == key, ["object_id", "value"]]
 
 
 def attribute_keys(objects: pd.DataFrame) -> list[str]:
-    values = objects["attributes"].explode().dropna().astype(str)
-    return sorted({value.partition(":")[0] for value in values})
+    return sorted(set(attribute_table(objects)["key"]))
 
 
 def dataset_reports(images: pd.DataFrame, objects: pd.DataFrame, split: str | None = None) -> dict[str, ImbalanceReport]:

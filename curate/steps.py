@@ -74,6 +74,17 @@ def rebase_paths(images: pd.DataFrame, old_root: Path, new_root: Path) -> pd.Dat
     return images.assign(path=paths)
 
 
+def text_nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values of text columns as None (tables read back from Parquet hold NaN there,
+    which the taxonomy check would read as the label 'nan')."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
+    return frame
+
+
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,119 @@
+import json
+import shutil
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from curate import steps
+from curate.build import load_build_recipe, run_build
+from curate.cli.main import app
+from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
+from curate.errors import CurateError
+from curate.parallel import make_executor
+from curation_helpers import fmnist_items, synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """Unboxed flat-lays: 20 upper-body, 4 footwear, one exact duplicate and one corrupt file."""
+    root = tmp_path_factory.mktemp("build-source")
+    ds_path, _ = synthetic_dataset(root, fmnist_items("upper-body", 20, offset=200) + fmnist_items("footwear", 4, offset=200), boxed=False, flat_lay=None)
+    ds = read_dataset(ds_path)
+    shutil.copy(ds.images["path"].iloc[0], root / "src" / "copy.png")
+    with open(root / "src" / "broken.png", "wb") as handle:
+        handle.write(b"not an image at all")
+    extra = [
+        {"image_id": "dup", "path": str(root / "src" / "copy.png"), "source": "synthetic", "source_id": "copy", "product_id": "p-copy"},
+        {"image_id": "broken", "path": str(root / "src" / "broken.png"), "source": "synthetic", "source_id": "broken", "product_id": "p-broken"},
+    ]
+    first = ds.objects.iloc[0].to_dict()
+    copies = [first | {"object_id": f"{image_id}-o", "image_id": image_id} for image_id in ("dup", "broken")]
+    save_tables(ds_path, images_frame(list(ds.images.to_dict("records")) + extra), objects_frame(list(ds.objects.to_dict("records")) + copies))
+    return ds_path
+
+
+def write_recipe(path, source, output, **extra):
+    recipe = {
+        "name": "shop",
+        "output": str(output),
+        "inputs": [{"dataset": str(source)}],
+        "dedup": {"hamming": 4},
+        "split": {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 1, "stratify": "category"},
+        "balance": {"by": "object_type"},
+    } | extra
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source):
+    recipe = write_recipe(tmp_path / "recipe.yaml", source, tmp_path / "out")
+    result = CliRunner().invoke(app, ["build", str(recipe), "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    first = [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")]
+    ds = read_dataset(out)
+    report = json.loads((out / "reports" / "build.json").read_text())
+    assert [step for step in report] == ["import", "filter", "flat_lay", "autobox", "dedup", "split", "balance"]
+    assert report["flat_lay"]["unreadable"][0]["image_id"] == "broken"
+    assert report["dedup"]["exact_groups"] == 1 and len(report["dedup"]["dropped_images"]) == 1
+    originals = ds.images[ds.images["parent_image_id"].isna()].set_index("image_id")
+    assert len(originals) == 25  # 24 products + the corrupt file; one of the duplicate pair dropped
+    assert originals["flat_lay"].drop("broken").astype(bool).all() and originals["flat_lay"].isna()["broken"]
+    real = ds.objects[ds.objects["image_id"] != "broken"]
+    assert real["x_min"].notna().all() and real.loc[~real["image_id"].isin(ds.images.loc[ds.images["parent_image_id"].notna(), "image_id"]), "box_origin"].eq("canny").all()
+    assert ds.images.groupby("product_id")["split"].nunique().max() == 1
+    assert ds.images.loc[ds.images["parent_image_id"].notna(), "split"].eq("train").all()
+    assert ds.meta["recipe"]["balance"]["target"] == "majority"  # defaults resolved into dataset.yaml
+    assert ds.meta["recipe"]["dedup"]["hamming"] == 4
+    assert (out / "reports" / "imbalance.json").exists() and (out / "reports" / "imbalance.md").exists()
+    assert "comparison" in json.loads((out / "reports" / "imbalance.json").read_text())
+    assert list((out / "reports").glob("imbalance-*.png"))
+
+    again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "local", "--workers", "2"])
+    assert again.exit_code == 0, again.output
+    assert [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")] == first
+
+
+def test_unknown_recipe_key_fails_before_any_work_naming_the_key(tmp_path, source):
+    recipe = write_recipe(tmp_path / "recipe.yaml", source, tmp_path / "out", balanse={"by": "category"})
+    result = CliRunner().invoke(app, ["build", str(recipe)])
+    assert result.exit_code == 1
+    assert "balanse" in result.output and "unknown key" in result.output
+    assert not (tmp_path / "out").exists()
+    nested = write_recipe(tmp_path / "nested.yaml", source, tmp_path / "out", split={"sed": 3})
+    result = CliRunner().invoke(app, ["build", str(nested)])
+    assert result.exit_code == 1 and "split.sed" in result.output
+    fine = write_recipe(tmp_path / "ok.yaml", source, tmp_path / "out")
+    overridden = CliRunner().invoke(app, ["build", str(fine), "--set", "autobox.pairs=true"])
+    assert overridden.exit_code == 1 and "autobox.pairs" in overridden.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_overrides_reach_the_resolved_recipe(tmp_path, source):
+    recipe = load_build_recipe(write_recipe(tmp_path / "recipe.yaml", source, tmp_path / "out"), ["split.seed=7", "balance.enabled=false", "report.charts=false"])
+    assert recipe.split.seed == 7 and not recipe.balance.enabled and not recipe.report.charts
+
+
+def test_interrupted_build_leaves_previous_dataset_intact(tmp_path, source, monkeypatch):
+    recipe_path = write_recipe(tmp_path / "recipe.yaml", source, tmp_path / "out", balance={"enabled": False}, report={"charts": False})
+    recipe = load_build_recipe(recipe_path)
+    run_build(recipe, make_executor("serial"))
+    before = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(steps, "split_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"))
+    after = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+
+
+def test_remap_to_unknown_category_is_an_error_naming_it(tmp_path, source):
+    recipe = load_build_recipe(write_recipe(tmp_path / "recipe.yaml", source, tmp_path / "out", remap={"t-shirts": "teeshirts"}))
+    with pytest.raises(CurateError, match="teeshirts"):
+        run_build(recipe, make_executor("serial"))
+    assert not (tmp_path / "out").exists()
