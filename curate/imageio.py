@@ -32,7 +32,7 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
             head = handle.read(32)
             if size == 0:
                 raise CurateError.at(path, "zero-byte image file")
-            width, height = _size_from_header(path, handle, head, size)
+            width, height = _size_from_header(path, handle, head)
             _check_complete(path, handle, head, size)
     except FileNotFoundError:
         raise CurateError.at(path, "image file not found") from None
@@ -43,7 +43,7 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     return width, height
 
 
-def _size_from_header(path: Path, handle, head: bytes, size: int) -> tuple[int, int]:
+def _size_from_header(path: Path, handle, head: bytes) -> tuple[int, int]:
     if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
         return struct.unpack(">II", head[16:24])
     if head[:6] in (b"GIF87a", b"GIF89a"):

@@ -8,7 +8,9 @@ The dataset is built in a staging directory and swapped in only when everything 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +23,7 @@ from curate.errors import CurateError
 from curate.imageio import read_image_size
 from curate.parallel import Executor, make_executor
 from curate.sources import SOURCES
-from curate.sources.common import ErrorPolicy, SourceRead
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, report_bad_item
 from curate.sources.labels import TaxonomyTermResolver
 from curate.taxonomy import Resolution, Taxonomy, load_mapping, load_taxonomy
 
@@ -47,6 +49,37 @@ def import_to_dataset(
     Returns the import report, also written to `out/reports/import.json`. Any dataset already
     at `out` is replaced only when the whole import succeeded.
     """
+    started = time.perf_counter()
+    tax = taxonomy or load_taxonomy()
+    with staged_dataset(out) as stage:
+        images, objects, report = read_source(
+            source, path, stage, on_error=on_error, mapping=mapping, executor=executor, taxonomy=tax, **options
+        )
+        meta = {"name": Path(out).name, "sources": [report["provenance"]]}
+        save_tables(stage, images, objects, meta, tax)
+        report.update({"out": str(Path(out).resolve()), "seconds": round(time.perf_counter() - started, 2)})
+        write_text_atomic(stage / REPORT_PATH, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def read_source(
+    source: str,
+    path: str | Path | None,
+    dataset_dir: str | Path,
+    *,
+    on_error: str = "fail",
+    mapping: str | Path | None = None,
+    executor: Executor | None = None,
+    taxonomy: Taxonomy | None = None,
+    **options: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read one source into (images, objects, report) without saving anything.
+
+    For callers that merge several sources into one dataset (`curate build`): media the
+    source creates (Fashion-MNIST PNGs) are written under `dataset_dir`, which should be the
+    staging directory of the dataset being built. `report["provenance"]` belongs in
+    dataset.yaml's `sources` list.
+    """
     if source not in SOURCES:
         raise CurateError(f"unknown source '{source}' (expected one of {', '.join(SOURCES)})")
     spec = SOURCES[source]
@@ -60,34 +93,43 @@ def import_to_dataset(
     policy = ErrorPolicy(on_error)
     resolver = label_resolver(spec.mapping, mapping, tax)
     executor = executor or make_executor("local")
-    started = time.perf_counter()
-    with staged_dataset(out) as stage:
-        context = {
-            "policy": policy,
-            "dataset_dir": stage,
-            "executor": executor,
-            "resolver": resolver,
-            "label_names": getattr(resolver, "label_ids", None),
-        }
-        read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
-        images, objects, report = read_to_tables(read, source, policy, resolver, executor, stage, tax)
-        meta = {
-            "name": Path(out).name,
-            "sources": [
-                {
-                    "source": source,
-                    "path": str(path) if path else (read.files[0] if read.files else None),
-                    "files": len(read.files),
-                    "mapping": str(resolver.path) if hasattr(resolver, "path") else "taxonomy terms",
-                    "options": {k: v for k, v in options.items()},
-                }
-            ],
-        }
-        save_tables(stage, images, objects, meta, tax)
-        report.update({"source": source, "path": meta["sources"][0]["path"], "out": str(Path(out).resolve()), "on_error": on_error,
-                       "options": meta["sources"][0]["options"], "seconds": round(time.perf_counter() - started, 2)})
-        write_text_atomic(stage / REPORT_PATH, json.dumps(report, indent=2, sort_keys=False) + "\n")
-    return report
+    dataset_dir = Path(dataset_dir)
+    context = {
+        "policy": policy,
+        "dataset_dir": dataset_dir,
+        "executor": executor,
+        "resolver": resolver,
+        # a --mapping file without label ids still reads the format's ids with the built-in list
+        "label_names": getattr(resolver, "label_ids", None) or (load_mapping(spec.mapping, tax).label_ids if spec.mapping else None),
+    }
+    read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
+    images, objects, report = read_to_tables(read, source, policy, resolver, executor, dataset_dir, tax)
+    provenance = {
+        "source": source,
+        "path": str(path) if path else str(Path(read.files[0]).parent),
+        "files": len(read.files),
+        "content_sha256": files_sha256(read.files),
+        "mapping": str(getattr(resolver, "path", "taxonomy terms")),
+        "mapping_sha256": getattr(resolver, "sha256", None),
+        "on_error": on_error,
+        "options": dict(options),
+    }
+    return images, objects, {"source": source, "path": provenance["path"], **report, "provenance": provenance}
+
+
+def files_sha256(paths: list[str]) -> str:
+    """One hash of the annotation files read (a folder counts by its files' names and sizes)."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        digest.update(str(path.name).encode())
+        if path.is_dir():
+            for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                digest.update(f"{entry.name}:{entry.stat().st_size}".encode())
+        elif path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def label_resolver(builtin: str | None, mapping_file: str | Path | None, tax: Taxonomy):
@@ -131,8 +173,8 @@ def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver,
         objects_read += len(raw_objects)
         try:
             boxes = [relative_box(o.get("box_xyxy_px"), entry, i) for i, o in enumerate(raw_objects)]
-        except _BadBox as exc:
-            policy.problem(origin[0], str(exc), where=origin[1], field_name="bounding box")
+        except BadItem as exc:
+            report_bad_item(policy, origin[0], exc, origin[1])
             continue
         image_id = stable_id(source, entry["source_id"])
         kept = []
@@ -211,24 +253,20 @@ def with_header_sizes(entries: list[dict], policy: ErrorPolicy, executor: Execut
     return checked
 
 
-class _BadBox(Exception):
-    pass
-
-
 def relative_box(box_xyxy_px, entry: dict, index: int) -> tuple[float, float, float, float] | None:
     """A pixel box (x1, y1, x2, y2) as relative 0..1 coordinates, checked against the image."""
     if box_xyxy_px is None:
         return None
     width, height = entry.get("width"), entry.get("height")
     x1, y1, x2, y2 = (float(v) for v in box_xyxy_px)
-    label = f"object {index + 1}"
+    label, field_name = f"object {index + 1}", "bounding box"
     if not width or not height:
-        raise _BadBox(f"{label}: box given but the image size is unknown")
+        raise BadItem(f"{label}: box given but the image size is unknown", field_name=field_name)
     if x2 <= x1 or y2 <= y1:
-        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has zero or negative width or height")
+        raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has zero or negative width or height", field_name=field_name)
     tol = BOX_TOLERANCE_PX
     if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
-        raise _BadBox(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image")
+        raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image", field_name=field_name)
     return (max(x1, 0.0) / width, max(y1, 0.0) / height, min(x2, width) / width, min(y2, height) / height)
 
 

@@ -145,6 +145,10 @@ def test_import_report_file_has_every_count(tmp_path):
     for key in ("images", "objects", "mapped", "dropped_by_rule", "unmapped_labels", "skipped", "skipped_count", "read"):
         assert key in saved
     assert saved["mapped"] == 4 and saved["read"] == {"images": 2, "objects": 6}
+    meta = read_dataset(tmp_path / "voc").meta
+    (provenance,) = meta["sources"]
+    assert provenance["source"] == "voc" and provenance["files"] == 2 and len(provenance["content_sha256"]) == 64
+    assert meta["counts"]["images"] == 2
 
 
 def test_mapping_option_replaces_the_label_resolution(tmp_path):

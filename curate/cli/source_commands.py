@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from curate.cli.common import console, handle_errors
+from curate.dataset import read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
 from curate.importing import REPORT_PATH, import_to_dataset
@@ -76,8 +77,6 @@ def export(
 
     Example: curate export out/demo --format yolo --out out/demo-yolo --split train
     """
-    from curate.dataset import read_dataset
-
     if format not in EXPORTERS:
         raise CurateError(f"unknown export format '{format}' (expected one of {', '.join(EXPORTERS)})")
     written = EXPORTERS[format](read_dataset(dataset), out, split=split)

@@ -23,8 +23,7 @@ def write_csv(dataset: Dataset, out: str | Path, split: str | None = None) -> di
         if split not in SPLITS:
             raise CurateError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
         images = images[images["split"] == split]
-    objects = dataset.objects.drop(columns=[c for c in ("split", "path") if c in dataset.objects.columns])
-    joined = objects.merge(images[["image_id", "path", "width", "height", "split", "source", "name"]], on="image_id", how="inner")
+    joined = dataset.objects.merge(images[["image_id", "path", "width", "height", "split", "source", "name"]], on="image_id", how="inner")
     joined["label"] = joined["category"].where(joined["category"].notna(), joined["object_type"])
     joined["attributes"] = [";".join(a) for a in joined["attributes"]]
     joined = joined.sort_values(["image_id", "object_id"])[COLUMNS]

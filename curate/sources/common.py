@@ -74,10 +74,11 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def read_json_file(path: Path) -> Any:
+def read_json_file(path: str | Path) -> Any:
     """Parsed JSON; malformed or non-UTF-8 content raises BadItem with the line and column."""
     try:
-        return json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
     except json.JSONDecodeError as exc:
         raise BadItem(f"malformed JSON: {exc.msg}", where=f"line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError as exc:

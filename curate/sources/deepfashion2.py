@@ -8,6 +8,7 @@ them; DeepFashion2's `style` (a pair-matching id, not a fashion style) becomes `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from curate.errors import CurateError
@@ -27,8 +28,12 @@ def split_dirs(path: Path) -> list[tuple[Path, str | None]]:
     return found
 
 
-def deepfashion2_entry(doc: object, anno_path: Path, folder: Path, split: str | None, label_names: dict[int, str]) -> dict:
-    """One image row with its items, from a parsed annotation file."""
+def deepfashion2_entry(doc: object, anno_path: str, folder: str, split: str | None, label_names: dict[int, str]) -> dict:
+    """One image row with its items, from a parsed annotation file.
+
+    Paths are plain strings here: at 100k files, pathlib's per-call parsing is a third of the
+    time spent outside json.
+    """
     if not isinstance(doc, dict):
         raise BadItem(f"expected a JSON object, found {type(doc).__name__}")
     objects = []
@@ -45,14 +50,14 @@ def deepfashion2_entry(doc: object, anno_path: Path, folder: Path, split: str | 
         for field, column in ITEM_COLUMNS.items():
             obj[column] = item.get(field)
         objects.append(obj)
-    stem = anno_path.stem
+    stem = os.path.splitext(os.path.basename(anno_path))[0]
     return {
-        "source_id": f"{folder.name}/{stem}",
-        "path": str(folder / "image" / f"{stem}.jpg"),
+        "source_id": f"{os.path.basename(folder)}/{stem}",
+        "path": f"{folder}{os.sep}image{os.sep}{stem}.jpg",
         "split": split,
         "pair_id": doc.get("pair_id"),
         "df2_source": doc.get("source"),
-        "origin": (str(anno_path), None),
+        "origin": (anno_path, None),
         "objects": objects,
     }
 
@@ -63,10 +68,13 @@ def read_deepfashion2(path: str | Path, *, policy: ErrorPolicy, label_names: dic
         raise CurateError.at(path, "DeepFashion2 folder not found")
     result = SourceRead()
     for folder, split in split_dirs(path):
-        for anno_path in sorted((folder / "annos").glob("*.json")):
+        annos = folder / "annos"
+        names = sorted(e.name for e in os.scandir(annos) if e.name.endswith(".json"))
+        for name in names:
+            anno_path = f"{annos}{os.sep}{name}"
             try:
                 doc = read_json_file(anno_path)
-                result.images.append(deepfashion2_entry(doc, anno_path, folder, split, label_names))
+                result.images.append(deepfashion2_entry(doc, anno_path, str(folder), split, label_names))
             except BadItem as exc:
                 report_bad_item(policy, anno_path, exc)
         result.files.append(str(folder / "annos"))

@@ -24,7 +24,6 @@ SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SPLIT_SIZES = {"train": 60000, "test": 10000}
 MEDIA_SUBDIR = "media/fashion-mnist"
 _IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801
 
