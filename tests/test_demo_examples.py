@@ -3,7 +3,10 @@
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import pandas as pd
 
 from curate.dataset import read_dataset
 
@@ -11,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tests" / "assets"
 
 
-def run_example(name: str, *args: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_example(name: str, *args: Path, env: dict | None = None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     done = subprocess.run([sys.executable, str(ROOT / "examples" / name), *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -37,3 +40,24 @@ def test_catalogue_example_categorises_boxes_and_reports(tmp_path):
     assert ds.images.loc[local, "flat_lay"].notna().all() and ds.images.loc[~local, "flat_lay"].isna().all()
     assert "products excluded: bags" in output
     assert (tmp_path / "reports" / "imbalance.md").exists()
+
+
+def test_review_example_accepts_tightens_and_rejects_boxes_through_fiftyone(tmp_path):
+    # A throwaway mongod in tmp_path under a unique name; it stops with the script.
+    database = {"FIFTYONE_DATABASE_DIR": str(tmp_path / "db"), "FIFTYONE_DATABASE_NAME": f"curate_ex_{uuid.uuid4().hex[:10]}",
+                "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_VALIDATION": "false"}
+    out = tmp_path / "review"
+    output = run_example("review_autoboxes.py", ASSETS / "catalogue" / "products.csv", out, env=database)
+    objects = read_dataset(out).objects.set_index("object_id")
+    changes = read_dataset(out).changes()
+    statuses = objects.loc[objects["box_origin"] == "canny", "review_status"].value_counts().to_dict()
+    boxed = sum(statuses.values())
+    assert statuses == {"accepted": 1, "edited": 1, "rejected": boxed - 2}
+    edited = objects.index[objects["review_status"] == "edited"][0]
+    moved = changes[(changes["object_id"] == edited) & changes["field"].isin(["x_min", "y_min", "x_max", "y_max"])]
+    assert len(moved) == 4
+    for row in moved.itertuples():
+        shift = float(row.after) - float(row.before)
+        assert abs(abs(shift) - 0.01) < 1e-4
+    assert pd.Series(changes["when"]).notna().all()
+    assert "synced:" in output
