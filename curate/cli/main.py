@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate import __version__
-from curate.cli import curation_commands, dataset_commands, demo_commands, review_commands, source_commands, taxonomy_commands
+from curate.cli import curation_commands, dataset_commands, demo_commands, model_commands, review_commands, source_commands, taxonomy_commands
 
 app = typer.Typer(
     name="curate",
@@ -20,6 +20,7 @@ app.add_typer(review_commands.app, name="review")
 dataset_commands.register(app)
 source_commands.register(app)
 curation_commands.register(app)
+model_commands.register(app)
 demo_commands.register(app)
 
 

@@ -1,0 +1,339 @@
+"""Evaluation of the three stages against a labelled split (the gold standard by default).
+
+- detection: COCO metrics (mAP@[.5:.95], AP50, AP75, AR@1/10/100, per class) from pycocotools,
+  plus precision/recall/F1 at the per-class score thresholds chosen on validation;
+- classification: accuracy, top-3 accuracy, macro F1, per-class scores, confusion matrix PNG;
+- multi-label: exact match, binary accuracy (1 - Hamming loss), macro and per-label F1.
+
+Results go to MODEL_DIR/evaluation/<dataset>-<split>/ as metrics.json, metrics.md and PNGs, and
+a summary goes into model.json and the model card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from curate.dataset import BOX_COLUMNS, Dataset, read_dataset, write_text_atomic
+from curate.errors import CurateError
+from curate.models.common import read_model_info, update_model_json
+
+COCO_SUMMARY = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+
+
+# ---------------------------------------------------------------------------------------------
+# Boxes
+
+
+def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes a (N, 4) and b (M, 4), xyxy in any common unit -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def match_detections(gt_xyxy: np.ndarray, dt_xyxy: np.ndarray, dt_scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+    """True-positive flags for detections of one class in one image, matched greedily in
+    decreasing score order to the unmatched ground truth box of highest IoU (as COCO does)."""
+    order = np.argsort(-np.asarray(dt_scores), kind="mergesort")
+    ious = iou_xyxy(dt_xyxy, gt_xyxy)
+    taken = np.zeros(len(gt_xyxy), dtype=bool)
+    tp = np.zeros(len(dt_scores), dtype=bool)
+    for d in order:
+        if not len(gt_xyxy):
+            break
+        candidates = np.where(taken, -1.0, ious[d])
+        g = int(np.argmax(candidates))
+        if candidates[g] >= iou_threshold:
+            taken[g] = tp[d] = True
+    return tp
+
+
+def best_f1_threshold(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> dict[str, float]:
+    """The score threshold that maximises F1 (keep detections scoring >= threshold)."""
+    if n_gt == 0 or len(scores) == 0:
+        return {"threshold": 1.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    s, hits = np.asarray(scores)[order], np.asarray(tp)[order]
+    # Only cut between different scores: detections with equal scores stand or fall together.
+    last = np.r_[s[1:] != s[:-1], True]
+    tps = np.cumsum(hits)[last]
+    kept = np.flatnonzero(last) + 1
+    precision, recall = tps / kept, tps / n_gt
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
+    best = int(np.argmax(f1))
+    return {"threshold": float(s[last][best]), "f1": float(f1[best]), "precision": float(precision[best]), "recall": float(recall[best])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection: COCO metrics via pycocotools
+
+
+def frames_to_coco(images: pd.DataFrame, gt: pd.DataFrame, dt: pd.DataFrame, class_names: Sequence[str]) -> tuple[dict, list[dict]]:
+    """Ground truth and detections as COCO dicts, boxes in pixels of each image.
+
+    images: image_id, width, height; gt: image_id, object_type, box columns (relative);
+    dt: the same plus score.
+    """
+    ids = {image_id: i + 1 for i, image_id in enumerate(images["image_id"])}
+    cats = {name: i + 1 for i, name in enumerate(class_names)}
+    sizes = images.set_index("image_id")[["width", "height"]]
+
+    def xywh(frame: pd.DataFrame) -> np.ndarray:
+        wh = sizes.loc[frame["image_id"]].to_numpy(dtype=np.float64)
+        b = frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
+        return np.stack([b[:, 0] * wh[:, 0], b[:, 1] * wh[:, 1], (b[:, 2] - b[:, 0]) * wh[:, 0], (b[:, 3] - b[:, 1]) * wh[:, 1]], axis=1) if len(b) else np.zeros((0, 4))
+
+    gt_boxes, dt_boxes = xywh(gt), xywh(dt)
+    coco_gt = {
+        "images": [{"id": ids[r.image_id], "width": int(r.width), "height": int(r.height)} for r in images.itertuples()],
+        "categories": [{"id": cid, "name": name} for name, cid in cats.items()],
+        "annotations": [
+            {"id": n + 1, "image_id": ids[r.image_id], "category_id": cats[r.object_type], "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": 0}
+            for n, (r, box) in enumerate(zip(gt.itertuples(), gt_boxes))
+        ],
+    }
+    coco_dt = [
+        {"image_id": ids[r.image_id], "category_id": cats[r.object_type], "bbox": [float(v) for v in box], "score": float(r.score)}
+        for r, box in zip(dt.itertuples(), dt_boxes)
+    ]
+    return coco_gt, coco_dt
+
+
+def coco_metrics(images: pd.DataFrame, gt: pd.DataFrame, dt: pd.DataFrame, class_names: Sequence[str]) -> dict[str, Any]:
+    """COCO summary metrics and per-class AP / AP50 / AR100, computed by pycocotools."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    coco_gt, coco_dt = frames_to_coco(images, gt, dt, class_names)
+    if not coco_dt:
+        return {**{k: 0.0 for k in COCO_SUMMARY}, "per_class": {name: {"AP": 0.0, "AP50": 0.0, "AR100": 0.0, "ground_truth": int((gt["object_type"] == name).sum())} for name in class_names}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground = COCO()
+        ground.dataset = coco_gt
+        ground.createIndex()
+        result = ground.loadRes(coco_dt)
+        run = COCOeval(ground, result, "bbox")
+        run.evaluate()
+        run.accumulate()
+        run.summarize()
+    summary = {name: float(v) for name, v in zip(COCO_SUMMARY, run.stats)}
+    precision = run.eval["precision"]  # [iou, recall, class, area, max dets]
+    recall = run.eval["recall"]  # [iou, class, area, max dets]
+
+    def mean_valid(values: np.ndarray) -> float:
+        valid = values[values > -1]
+        return float(valid.mean()) if valid.size else -1.0
+
+    per_class = {}
+    for k, name in enumerate(class_names):
+        per_class[name] = {
+            "AP": mean_valid(precision[:, :, k, 0, -1]),
+            "AP50": mean_valid(precision[0, :, k, 0, -1]),
+            "AR100": mean_valid(recall[:, k, 0, -1]),
+            "ground_truth": int((gt["object_type"] == name).sum()),
+        }
+    return {**summary, "per_class": per_class}
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification and multi-label
+
+
+def per_label_scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    precision = np.divide(tp, tp + fp, out=np.zeros(len(tp)), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros(len(tp)), where=(tp + fn) > 0)
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(tp)), where=(2 * tp + fp + fn) > 0)
+    return precision, recall, f1
+
+
+def classification_metrics(y_true: Sequence[str], ranked: Sequence[Sequence[str]], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, top-3 accuracy, macro F1 over the labels seen in truth or prediction (as
+    scikit-learn does), per-class precision/recall/F1/support and the confusion matrix."""
+    y_true = list(y_true)
+    top1 = [r[0] if len(r) else "(none)" for r in ranked]
+    names = sorted(set(labels) | set(y_true) | set(top1))
+    index = {n: i for i, n in enumerate(names)}
+    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(confusion, ([index[t] for t in y_true], [index[p] for p in top1]), 1)
+    tp = np.diag(confusion).astype(float)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    precision, recall, f1 = per_label_scores(tp, fp, fn)
+    seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    n = max(len(y_true), 1)
+    return {
+        "examples": len(y_true),
+        "accuracy": float(tp.sum() / n),
+        "top3_accuracy": float(np.mean([t in list(r)[:3] for t, r in zip(y_true, ranked)])) if y_true else 0.0,
+        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(confusion[i].sum())} for i, name in enumerate(names) if seen[i]},
+        "confusion": {"labels": names, "matrix": confusion.tolist()},
+    }
+
+
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Exact match, binary accuracy (1 - Hamming loss), macro F1 over the labels present in
+    truth or prediction, and per-label precision/recall/F1/support."""
+    y_true = np.asarray(y_true, dtype=bool)
+    y_pred = np.asarray(y_pred, dtype=bool)
+    tp = (y_true & y_pred).sum(axis=0).astype(float)
+    fp = (~y_true & y_pred).sum(axis=0).astype(float)
+    fn = (y_true & ~y_pred).sum(axis=0).astype(float)
+    precision, recall, f1 = per_label_scores(tp, fp, fn)
+    seen = (tp + fp + fn) > 0
+    return {
+        "examples": int(len(y_true)),
+        "exact_match": float((y_true == y_pred).all(axis=1).mean()) if len(y_true) else 0.0,
+        "binary_accuracy": float((y_true == y_pred).mean()) if y_true.size else 0.0,
+        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
+        "micro_f1": float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())) if (tp.sum() + fp.sum() + fn.sum()) else 0.0,
+        "per_label": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(y_true[:, i].sum())} for i, label in enumerate(labels) if seen[i]},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+def confusion_png(confusion: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, matrix = confusion["labels"], np.asarray(confusion["matrix"], dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    side = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    if len(labels) <= 25:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if matrix[i, j]:
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=6, color="white" if share[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def per_label_png(per_label: dict[str, dict[str, float]], key: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(per_label)
+    values = [per_label[n][key] for n in names]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(names) + 1)))
+    ax.barh(range(len(names)), values, color="#4c72b0")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(key)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+SUMMARY_KEYS = {
+    "detector": ("mAP", "AP50", "AP75", "AR1", "AR10", "AR100", "f1_at_thresholds"),
+    "category": ("examples", "accuracy", "top3_accuracy", "macro_f1"),
+    "attributes": ("examples", "exact_match", "binary_accuracy", "macro_f1", "micro_f1"),
+}
+
+
+def markdown_report(stage: str, title: str, metrics: dict[str, Any], pngs: list[str]) -> str:
+    lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
+    for key in SUMMARY_KEYS[stage]:
+        value = metrics.get(key)
+        lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    table = metrics.get("per_class") or metrics.get("per_label") or {}
+    if table:
+        columns = list(next(iter(table.values())))
+        lines += ["", "| label | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for name, row in table.items():
+            lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+    lines += [""] + [f"![{p}]({p})" for p in pngs] + [""]
+    return "\n".join(lines)
+
+
+def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metrics: dict[str, Any]) -> Path:
+    """metrics.json, metrics.md and PNGs under MODEL_DIR/evaluation/<dataset>-<split>/."""
+    name = f"{dataset.meta.get('name', dataset.path.name)}-{split}"
+    out = model_dir / "evaluation" / name
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = []
+    if "confusion" in metrics:
+        confusion_png(metrics["confusion"], out / "confusion.png", f"{stage}: {name}")
+        pngs.append("confusion.png")
+    if "per_label" in metrics and metrics["per_label"]:
+        per_label_png(metrics["per_label"], "f1", out / "per_label_f1.png", f"{stage} F1 per label: {name}")
+        pngs.append("per_label_f1.png")
+    if stage == "detector":
+        per_label_png(metrics["per_class"], "AP", out / "per_class_ap.png", f"AP@[.5:.95] per class: {name}")
+        pngs.append("per_class_ap.png")
+    write_text_atomic(out / "metrics.json", json.dumps({"stage": stage, "dataset": str(dataset.path), "split": split, **metrics}, indent=2) + "\n")
+    write_text_atomic(out / "metrics.md", markdown_report(stage, f"{stage} evaluation on {name}", metrics, pngs))
+    info = read_model_info(model_dir)
+    evaluations = dict(info.get("evaluations", {}))
+    evaluations[name] = {k: metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
+    update_model_json(model_dir, evaluations=evaluations)
+    return out
+
+
+# Each stage's evaluator, imported only when that stage is evaluated.
+EVALUATORS = {
+    "detector": ("curate.models.detector", "evaluate_detector"),
+    "category": ("curate.models.evaluate", "evaluate_category"),
+    "attributes": ("curate.models.tagger", "evaluate_tagger"),
+}
+
+
+def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold") -> tuple[dict[str, Any], Path]:
+    """Run one stage's model over a split and write its report beside the model."""
+    if stage not in EVALUATORS:
+        raise CurateError(f"unknown stage '{stage}'; expected one of {', '.join(EVALUATORS)}")
+    model_dir = Path(model_dir)
+    read_model_info(model_dir, stage)
+    dataset = read_dataset(dataset_path)
+    module, function = EVALUATORS[stage]
+    metrics = getattr(importlib.import_module(module), function)(model_dir, dataset, split)
+    return metrics, write_report(model_dir, stage, dataset, split, metrics)
+
+
+def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
+    """Category accuracy of stage 2 alone, on ground-truth boxes and object types."""
+    from curate.models.classifier import CategoryPredictor
+    from curate.models.data import object_crops, split_objects
+
+    predictor = CategoryPredictor(model_dir)
+    objects = split_objects(dataset, split, "category evaluation")
+    objects = objects[objects["category"].notna()].reset_index(drop=True)
+    crops = object_crops(dataset, objects, predictor.image_size, random_pad=False)
+    ranked = [[names[i] for i in np.argsort(-p)] for names, p in predictor.probabilities(crops, objects["object_type"].tolist())]
+    labels = sorted({name for names in predictor.labels.values() for name in names})
+    return classification_metrics(objects["category"].tolist(), ranked, labels)

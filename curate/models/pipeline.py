@@ -1,0 +1,234 @@
+"""The merged predictor: detect -> post-process -> crop -> category -> attributes -> JSON.
+
+MODELS_DIR holds `detector/` and, optionally, `category/` and `attributes/` model directories.
+The post-processing rules are the heuristics of section 4.1.2 of the source document, each
+switchable and counted:
+
+- `hand_as_footwear`: a footwear box in the middle band of the picture, or overlapping an
+  upper-body box, is most likely a hand: removed;
+- `bare_legs`: of two overlapping lower-body boxes, the larger is most likely bare legs around
+  shorts or a skirt: only the smaller is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from curate.dataset import BOX_COLUMNS, write_text_atomic
+from curate.errors import CurateError
+from curate.models.data import crop_resized, crop_pads, read_image_rgb
+from curate.models.evaluate import iou_xyxy
+from curate.progress import track
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# BGR for OpenCV: the source document's colours.
+COLOURS_BGR = {"upper-body": (0, 0, 255), "lower-body": (255, 0, 0), "full-body": (0, 160, 0), "footwear": (0, 165, 255)}
+MIDDLE_BAND = (1 / 3, 2 / 3)  # vertical band of the picture where feet rarely are
+FOOTWEAR_UPPER_OVERLAP = 0.1  # share of the footwear box covered by an upper-body box
+LOWER_BODY_OVERLAP = 0.5  # intersection over the smaller box for two lower-body boxes
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-processing rules (pure functions on relative xyxy boxes)
+
+
+def _boxes(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 4)
+
+
+def intersection_over_first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M): the share of each box of `a` covered by each box of `b`."""
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+    return np.divide(ix * iy, area, out=np.zeros((len(a), len(b))), where=area > 0)
+
+
+def hand_as_footwear(detections: pd.DataFrame) -> np.ndarray:
+    """Mask of footwear detections that are likely hands."""
+    footwear = (detections["object_type"] == "footwear").to_numpy()
+    boxes = _boxes(detections)
+    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
+    in_middle = (centre_y >= MIDDLE_BAND[0]) & (centre_y <= MIDDLE_BAND[1])
+    upper = boxes[(detections["object_type"] == "upper-body").to_numpy()]
+    near_upper = (intersection_over_first(boxes, upper) >= FOOTWEAR_UPPER_OVERLAP).any(axis=1) if len(upper) else np.zeros(len(boxes), dtype=bool)
+    return footwear & (in_middle | near_upper)
+
+
+def bare_legs(detections: pd.DataFrame) -> np.ndarray:
+    """Mask of lower-body detections that overlap a smaller lower-body detection."""
+    lower = np.flatnonzero((detections["object_type"] == "lower-body").to_numpy())
+    drop = np.zeros(len(detections), dtype=bool)
+    if len(lower) < 2:
+        return drop
+    boxes = _boxes(detections)[lower]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    covered = intersection_over_first(boxes, boxes)  # [i, j]: share of i inside j
+    for i in range(len(lower)):
+        for j in range(len(lower)):
+            smaller_inside_larger = area[j] < area[i] and covered[j, i] >= LOWER_BODY_OVERLAP
+            if i != j and smaller_inside_larger:
+                drop[lower[i]] = True
+    return drop
+
+
+RULES: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {"hand_as_footwear": hand_as_footwear, "bare_legs": bare_legs}
+
+
+def parse_rules(text: str) -> list[str]:
+    if text.strip() == "all":
+        return list(RULES)
+    if text.strip() == "none":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise CurateError(f"--rules: unknown rule(s) {', '.join(unknown)}; expected all, none or a comma list of {', '.join(RULES)}")
+    return names
+
+
+def apply_rules(detections: pd.DataFrame, enabled: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Apply the enabled rules in order; return the kept detections and the removed ones."""
+    removed = []
+    for name in enabled:
+        mask = RULES[name](detections)
+        removed += [{"rule": name, **row} for row in detections[mask].to_dict("records")]
+        detections = detections[~mask].reset_index(drop=True)
+    return detections, removed
+
+
+# ---------------------------------------------------------------------------------------------
+# The merged predictor
+
+
+@dataclass
+class MergedPredictor:
+    models_dir: Path
+    rules: list[str]
+    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "detect": 0.0, "category": 0.0, "attributes": 0.0})
+
+    def __post_init__(self) -> None:
+        from curate.models.classifier import CategoryPredictor
+        from curate.models.detector import DetectorPredictor
+        from curate.models.tagger import TaggerPredictor
+
+        detector_dir = self.models_dir / "detector"
+        if not detector_dir.is_dir():
+            raise CurateError.at(self.models_dir, "expected a detector/ model directory (and optionally category/ and attributes/)")
+        self.detector = DetectorPredictor(detector_dir)
+        self.category = CategoryPredictor(self.models_dir / "category") if (self.models_dir / "category").is_dir() else None
+        self.attributes = TaggerPredictor(self.models_dir / "attributes") if (self.models_dir / "attributes").is_dir() else None
+
+    def versions(self) -> dict[str, str | None]:
+        return {
+            "detector": self.detector.info["version"],
+            "category": self.category.info["version"] if self.category else None,
+            "attributes": self.attributes.info["version"] if self.attributes else None,
+        }
+
+    def _timed(self, stage: str, fn: Callable, *args):
+        start = time.perf_counter()
+        result = fn(*args)
+        self.seconds[stage] += time.perf_counter() - start
+        return result
+
+    def predict_image(self, image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Objects (box, type, score, category, attributes) and the rule removals of one image."""
+        detections = self._timed("detect", lambda: self.detector.detect([image])[0])
+        detections, removed = apply_rules(detections, self.rules)
+        boxes = _boxes(detections)
+        objects = [
+            {"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6)}
+            for box, t, s in zip(boxes, detections["object_type"], detections["score"])
+        ]
+        pad = float(crop_pads(1, random_pad=False)[0])
+        if self.category and objects:
+            crops = np.stack([crop_resized(image, box, pad, self.category.image_size) for box in boxes])
+            scored = self._timed("category", self.category.probabilities, crops, detections["object_type"].tolist())
+            for obj, (names, probs) in zip(objects, scored):
+                best = int(np.argmax(probs)) if len(probs) else None
+                obj["category"] = names[best] if best is not None else None
+                obj["category_score"] = round(float(probs[best]), 6) if best is not None else None
+        if self.attributes and objects:
+            crops = np.stack([crop_resized(image, box, pad, self.attributes.image_size) for box in boxes])
+            probs = self._timed("attributes", self.attributes.probabilities, crops)
+            for obj, decoded in zip(objects, self.attributes.decode(probs, [o.get("category") for o in objects])):
+                obj.update(pattern=decoded["pattern"], style=decoded["style"], attributes=decoded["attributes"], attribute_scores=decoded["scores"])
+        return objects, removed
+
+
+def image_files(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source]
+    if source.is_dir():
+        return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    raise CurateError.at(source, "no such image or directory")
+
+
+def draw_predictions(image_rgb: np.ndarray, objects: list[dict[str, Any]]) -> np.ndarray:
+    """The image (BGR, for cv2.imwrite) with each object's box and labels in its type's colour."""
+    canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    height, width = canvas.shape[:2]
+    thickness = max(1, round(min(height, width) / 250))
+    for obj in objects:
+        b = obj["box"]
+        x0, y0, x1, y1 = int(b["x_min"] * width), int(b["y_min"] * height), int(b["x_max"] * width), int(b["y_max"] * height)
+        colour = COLOURS_BGR[obj["object_type"]]
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+        words = [obj.get("category") or obj["object_type"], obj.get("style"), obj.get("pattern"), f"{obj['score']:.2f}"]
+        text = " ".join(w for w in words if w)
+        scale = max(0.35, min(height, width) / 900)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y0 - th - 4, 0)
+        cv2.rectangle(canvas, (x0, top), (x0 + tw + 4, top + th + 4), colour, -1)
+        cv2.putText(canvas, text, (x0 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def predict_to_file(source: Path, models_dir: Path, out: Path, visualize: Path | None, rules: list[str]) -> dict[str, Any]:
+    """Predict every image; undecodable ones are reported in `failed` and the rest go on."""
+    files = image_files(Path(source))
+    predictor = MergedPredictor(Path(models_dir), rules)
+    records, failed = [], []
+    removed_counts = {name: 0 for name in RULES}
+    if visualize is not None:
+        Path(visualize).mkdir(parents=True, exist_ok=True)
+    for path in track(files, "predicting"):
+        start = time.perf_counter()
+        try:
+            image = read_image_rgb(path)
+        except CurateError as exc:
+            failed.append({"image": str(path), "error": str(exc)})
+            continue
+        finally:
+            predictor.seconds["decode"] += time.perf_counter() - start
+        objects, removed = predictor.predict_image(image)
+        for entry in removed:
+            removed_counts[entry["rule"]] += 1
+        records.append({
+            "image": str(path),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "objects": objects,
+            "removed": [{"rule": r["rule"], "object_type": r["object_type"], "score": round(float(r["score"]), 6), "box": {k: round(float(r[k]), 6) for k in BOX_COLUMNS}} for r in removed],
+            "models": predictor.versions(),
+        })
+        if visualize is not None:
+            cv2.imwrite(str(Path(visualize) / f"{path.stem}.png"), draw_predictions(image, objects))
+    document = {
+        "models": predictor.versions(),
+        "rules": {name: {"enabled": name in rules, "removed": removed_counts[name]} for name in RULES},
+        "images": records,
+        "failed": failed,
+        "seconds": {k: round(v, 4) for k, v in predictor.seconds.items()},
+    }
+    write_text_atomic(Path(out), json.dumps(document, indent=2) + "\n")
+    return {"images": len(records), "objects": sum(len(r["objects"]) for r in records), "failed": len(failed), "removed": {k: v for k, v in removed_counts.items() if v}, "seconds": document["seconds"]}

@@ -1,0 +1,225 @@
+"""Stage 3: the attribute tagger, a multi-label sigmoid head over object crops.
+
+Labels are `pattern:<value>`, `style:<value>` and `<key>:<value>` for the other attribute keys
+of the taxonomy. Training uses binary cross-entropy (the source document's best) or soft-F1.
+Decoding is constrained by the taxonomy, which the source document planned but did not build:
+at most one value per key (so never two patterns or two styles), a style only when the
+taxonomy allows it for the object's category, and an attribute key only where it applies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from curate.dataset import Dataset, staged_dataset
+from curate.models.backbones import backbone_spec, build_image_model, image_size_for
+from curate.models.common import (
+    AugmentationSection,
+    ModelInfo,
+    ModelSource,
+    SplitsSection,
+    TrainingSection,
+    dataset_identity,
+    keras_module,
+    load_keras_models,
+    load_training_inputs,
+    local_weights_path,
+    model_version,
+    read_model_info,
+    set_precision,
+    write_model_dir,
+)
+from curate.models.training import crop_splits, fit
+from curate.recipes import RecipeModel, recipe_to_yaml
+from curate.taxonomy import PATTERN_KEY, STYLE_KEY, Taxonomy, load_taxonomy
+
+ALL = "all"
+
+
+class AttributesModelSection(ModelSource):
+    backbone: str = "efficientnet_b0"
+    fine_tune_layers: int | None = Field(None, ge=0)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    loss: Literal["bce", "soft_f1"] = "bce"
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class AttributesRecipe(RecipeModel):
+    stage: Literal["attributes"] = "attributes"
+    dataset: str
+    output: str
+    taxonomy: str | None = None
+    splits: SplitsSection = SplitsSection()
+    model: AttributesModelSection = AttributesModelSection()
+    training: TrainingSection = TrainingSection()
+    augmentation: AugmentationSection = AugmentationSection()
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels
+
+
+def object_labels(pattern: Any, style: Any, attributes: Any) -> list[str]:
+    """One object's tagger labels: pattern:<p>, style:<s> and its `key:value` attributes."""
+    labels = []
+    if isinstance(pattern, str) and pattern:
+        labels.append(f"{PATTERN_KEY}:{pattern}")
+    if isinstance(style, str) and style:
+        labels.append(f"{STYLE_KEY}:{style}")
+    labels.extend(a for a in (attributes if attributes is not None else []) if isinstance(a, str) and ":" in a)
+    return labels
+
+
+def frame_labels(objects: pd.DataFrame) -> list[list[str]]:
+    return [object_labels(p, s, a) for p, s, a in zip(objects["pattern"], objects["style"], objects["attributes"])]
+
+
+def multi_hot(label_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(vocabulary)}
+    out = np.zeros((len(label_lists), len(vocabulary)), dtype=np.float32)
+    for row, labels in enumerate(label_lists):
+        out[row, [index[label] for label in labels if label in index]] = 1.0
+    return out
+
+
+def split_label(label: str) -> tuple[str, str]:
+    key, _, value = label.partition(":")
+    return key, value
+
+
+# ---------------------------------------------------------------------------------------------
+# Taxonomy-constrained decoding
+
+
+def allowed_labels(vocabulary: Sequence[str], category: str | None, taxonomy: Taxonomy) -> np.ndarray:
+    """Which labels may be emitted for an object of this category."""
+    object_type = taxonomy.object_type_of(category) if category in taxonomy.categories else None
+    allowed = np.zeros(len(vocabulary), dtype=bool)
+    for i, label in enumerate(vocabulary):
+        key, value = split_label(label)
+        if key == PATTERN_KEY:
+            allowed[i] = value in taxonomy.patterns
+        elif key == STYLE_KEY:
+            allowed[i] = taxonomy.allows_style(category, value)
+        elif key in taxonomy.attributes:
+            allowed[i] = taxonomy.attribute_applies(key, category, object_type) and value in taxonomy.attributes[key].values
+    return allowed
+
+
+def decode_attributes(probs: np.ndarray, vocabulary: Sequence[str], category: str | None, taxonomy: Taxonomy, threshold: float = 0.5) -> dict[str, Any]:
+    """The most likely allowed value of each key, kept when its score reaches `threshold`.
+
+    Returns {"pattern", "style", "attributes" (other key:value labels), "labels" (all emitted),
+    "scores" (label -> score of the emitted labels)}.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    allowed = allowed_labels(vocabulary, category, taxonomy)
+    best: dict[str, int] = {}
+    for i, label in enumerate(vocabulary):
+        key = split_label(label)[0]
+        if allowed[i] and probs[i] >= threshold and (key not in best or probs[i] > probs[best[key]]):
+            best[key] = i
+    emitted = sorted((vocabulary[i] for i in best.values()), key=lambda label: (split_label(label)[0] not in (PATTERN_KEY, STYLE_KEY), label))
+    values = {key: split_label(vocabulary[i])[1] for key, i in best.items()}
+    return {
+        "pattern": values.get(PATTERN_KEY),
+        "style": values.get(STYLE_KEY),
+        "attributes": [label for label in emitted if split_label(label)[0] not in (PATTERN_KEY, STYLE_KEY)],
+        "labels": emitted,
+        "scores": {vocabulary[i]: round(float(probs[i]), 6) for i in best.values()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def soft_f1_loss(y_true, y_pred):
+    """1 - the differentiable F1 (probabilities as soft counts), averaged over labels."""
+    ops = keras_module().ops
+    y_true = ops.cast(y_true, y_pred.dtype)
+    tp = ops.sum(y_pred * y_true, axis=0)
+    fp = ops.sum(y_pred * (1 - y_true), axis=0)
+    fn = ops.sum((1 - y_pred) * y_true, axis=0)
+    return 1 - ops.mean(2 * tp / (2 * tp + fp + fn + 1e-7))
+
+
+def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> Path:
+    backbone_spec(recipe.model.backbone, recipe_file)
+    local_weights_path(recipe.model.weights, recipe_file)
+    dataset, taxonomy = load_training_inputs(recipe.dataset, recipe.taxonomy)
+    size = image_size_for(recipe.model.backbone, recipe.model.image_size, recipe_file)
+    set_precision(recipe.training.mixed_precision)
+
+    def labelled(frame: pd.DataFrame) -> pd.Series:
+        return pd.Series([bool(labels) for labels in frame_labels(frame)], index=frame.index)
+
+    objects = dataset.objects.assign(first_label=[labels[0] if labels else None for labels in frame_labels(dataset.objects)])
+    data = crop_splits(Dataset(dataset.path, dataset.images, objects, dataset.meta), recipe.splits, labelled, "first_label", size, recipe.training.seed, "attribute training")
+    train_labels = frame_labels(data.train_objects)
+    vocabulary = sorted({label for labels in train_labels for label in labels})
+    keras = keras_module()
+    model = build_image_model(
+        recipe.model.backbone, recipe.model.weights, size, len(vocabulary), "sigmoid", recipe.model.dropout,
+        recipe.model.fine_tune_layers, recipe.augmentation, recipe.training.seed, recipe_file,
+    )
+    loss = keras.losses.BinaryCrossentropy() if recipe.model.loss == "bce" else soft_f1_loss
+    run = fit(
+        model, {"loss": loss, "metrics": [keras.metrics.BinaryAccuracy(threshold=recipe.model.threshold, name="binary_accuracy")]},
+        data.train_images, multi_hot(train_labels, vocabulary), data.val_images, multi_hot(frame_labels(data.val_objects), vocabulary),
+        recipe.training, "val_loss", "min",
+    )
+    identity = dataset_identity(dataset)
+    info = ModelInfo(
+        "attributes", model_version("attributes", identity["sha256"], recipe_to_yaml(recipe)), {ALL: vocabulary}, size,
+        recipe.model.backbone, identity, taxonomy.identity(),
+        {"validation": data.val_source, "threshold": recipe.model.threshold, "loss": recipe.model.loss, "training": run},
+    )
+    with staged_dataset(recipe.output) as stage:
+        write_model_dir(stage, {ALL: model}, info, recipe)
+    return Path(recipe.output).resolve()
+
+
+class TaggerPredictor:
+    """A loaded tagger: crops + categories -> constrained attribute predictions."""
+
+    def __init__(self, model_dir: str | Path, taxonomy: Taxonomy | None = None):
+        self.dir = Path(model_dir)
+        self.info = read_model_info(self.dir, "attributes")
+        self.model = load_keras_models(self.dir, self.info)[ALL]
+        self.vocabulary: list[str] = self.info["labels"][ALL]
+        self.threshold = float(self.info.get("threshold", 0.5))
+        self.image_size = int(self.info["image_size"])
+        self.taxonomy = taxonomy or load_taxonomy()
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        if not len(crops):
+            return np.zeros((0, len(self.vocabulary)))
+        return np.asarray(self.model.predict(crops, batch_size=64, verbose=0))
+
+    def decode(self, probs: np.ndarray, categories: Sequence[str | None]) -> list[dict[str, Any]]:
+        return [decode_attributes(p, self.vocabulary, c, self.taxonomy, self.threshold) for p, c in zip(probs, categories)]
+
+
+def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
+    """Stage 3 alone on ground-truth boxes and categories; constrained and unconstrained."""
+    from curate.models.data import object_crops, split_objects
+    from curate.models.evaluate import multilabel_metrics
+
+    predictor = TaggerPredictor(model_dir)
+    objects = split_objects(dataset, split, "attribute evaluation")
+    truth = multi_hot(frame_labels(objects), predictor.vocabulary).astype(bool)
+    keep = truth.any(axis=1)
+    objects, truth = objects[keep].reset_index(drop=True), truth[keep]
+    probs = predictor.probabilities(object_crops(dataset, objects, predictor.image_size, random_pad=False))
+    decoded = predictor.decode(probs, objects["category"].tolist())
+    constrained = multi_hot([d["labels"] for d in decoded], predictor.vocabulary).astype(bool)
+    metrics = multilabel_metrics(truth, constrained, predictor.vocabulary)
+    plain = multilabel_metrics(truth, probs >= predictor.threshold, predictor.vocabulary)
+    metrics["unconstrained"] = {k: plain[k] for k in ("exact_match", "binary_accuracy", "macro_f1", "micro_f1")}
+    return metrics

@@ -1,0 +1,96 @@
+"""The training loop shared by the classifier and the tagger: crops, splits, fit, early stopping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from curate.dataset import Dataset
+from curate.models.common import SplitsSection, Stopwatch, TrainingSection, keras_module
+from curate.models.data import batches, carve_validation, object_crops, split_objects
+from curate.progress import console
+
+
+@dataclass
+class CropSplits:
+    train_objects: pd.DataFrame
+    val_objects: pd.DataFrame
+    train_images: np.ndarray
+    val_images: np.ndarray
+    val_source: str
+
+
+def crop_splits(dataset: Dataset, splits: SplitsSection, keep: Callable[[pd.DataFrame], pd.Series], stratum: str, size: int, seed: int, purpose: str) -> CropSplits:
+    """Training and validation crops; validation carved from training when the dataset has no
+    validation split (seeded, stratified on `stratum`, grouped by image)."""
+    train = split_objects(dataset, splits.train, purpose)
+    train = train[keep(train)].reset_index(drop=True)
+    if (dataset.images["split"] == splits.val).any():
+        val = split_objects(dataset, splits.val, purpose)
+        val = val[keep(val)].reset_index(drop=True)
+        val_source = f"split '{splits.val}'"
+    else:
+        held = carve_validation(train["image_id"], train[stratum].astype(str), splits.val_fraction, seed)
+        train, val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
+        val_source = f"{splits.val_fraction:.0%} of split '{splits.train}' (the dataset has no '{splits.val}' split)"
+    return CropSplits(
+        train,
+        val,
+        object_crops(dataset, train, size, random_pad=True, seed=seed),
+        object_crops(dataset, val, size, random_pad=False, seed=seed),
+        val_source,
+    )
+
+
+def epoch_log_callback(total_epochs: int):
+    """One line per epoch on the console (Keras' own bar floods the logs of long runs)."""
+    keras = keras_module()
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
+            console.print(f"epoch {epoch + 1}/{total_epochs}  {shown}", highlight=False)
+
+    return EpochLog()
+
+
+def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: TrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None) -> dict[str, Any]:
+    """Adam, optional cosine decay, early stopping that restores the best weights.
+
+    `compile_args` are the stage's losses and metrics (the detector brings its own)."""
+    keras = keras_module()
+    keras.utils.set_random_seed(training.seed)
+    steps = training.steps_per_epoch or int(np.ceil(len(x_train) / training.batch_size))
+    rate = training.learning_rate
+    if training.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps=steps * training.epochs)
+    model.compile(optimizer=keras.optimizers.Adam(rate), **compile_args)
+    train_data = batches(x_train, y_train, training.batch_size, shuffle=True, seed=training.seed, sample_weight=sample_weight)
+    val_data = batches(x_val, y_val, training.batch_size, shuffle=False)
+    if training.steps_per_epoch and hasattr(train_data, "repeat"):
+        train_data = train_data.repeat()
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=training.early_stopping_patience, restore_best_weights=True)
+    watch = Stopwatch()
+    history = model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=training.epochs,
+        steps_per_epoch=training.steps_per_epoch,
+        callbacks=[stopper, epoch_log_callback(training.epochs)],
+        shuffle=False,  # the batches are already shuffled per epoch
+        verbose=0,
+    )
+    values = history.history.get(monitor, [float("nan")])
+    best = float(np.nanmax(values) if mode == "max" else np.nanmin(values))
+    return {
+        "epochs_run": len(values),
+        "wall_s": round(watch.seconds(), 1),
+        "monitor": monitor,
+        "best": best,
+        "train_examples": int(len(x_train)),
+        "val_examples": int(len(x_val)),
+        "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
+    }
