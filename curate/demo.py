@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -72,6 +73,14 @@ class ReviewSettings(RecipeModel):
     name: str = "curate-demo"
 
 
+# Each stage's training recipe model and train function, imported only when validated or run.
+STAGES = {
+    "detector": ("curate.models.detector", "DetectorRecipe", "train_detector"),
+    "category": ("curate.models.classifier", "CategoryRecipe", "train_category"),
+    "attributes": ("curate.models.tagger", "AttributesRecipe", "train_attributes"),
+}
+
+
 class DemoRecipe(RecipeModel):
     name: str = "demo"
     seed: int = 0
@@ -81,14 +90,28 @@ class DemoRecipe(RecipeModel):
     scenes: SceneSettings = SceneSettings()
     split: SplitRecipe = SplitRecipe()
     balance: BalanceRecipe = BalanceRecipe()
+    # Per stage: the stage's own training recipe minus dataset and output (the demo fills them).
+    train: dict[Literal["detector", "category", "attributes"], dict[str, Any]] = {}
     predict: PredictSettings = PredictSettings()
     review: ReviewSettings = ReviewSettings()
     # Dotted overrides applied by --quick (validated like any other key once applied).
     quick: dict[str, Any] = {}
 
 
+def stage_recipe(recipe: DemoRecipe, stage: str, dataset: Path, output: Path, file: str = "recipes/demo.yaml"):
+    """The stage's training recipe (validated by its own model, unknown keys forbidden)."""
+    module, model_name, _ = STAGES[stage]
+    model = getattr(importlib.import_module(module), model_name)
+    doc = {**recipe.train.get(stage, {}), "dataset": str(dataset), "output": str(output)}
+    return parse_recipe(model, doc, f"{file}: train.{stage}")
+
+
 def load_demo_recipe(path: Path | None = None, quick: bool = False, overrides: list[str] | None = None) -> DemoRecipe:
-    """Read recipes/demo.yaml, apply its `quick` overrides when asked, then `--set` overrides."""
+    """Read recipes/demo.yaml, apply its `quick` overrides when asked, then `--set` overrides.
+
+    The stages' training sections are checked here too, when the model code is installed, so
+    a wrong key fails before any work starts.
+    """
     path = Path(path or DEMO_RECIPE_PATH)
     doc = read_yaml(path)
     if not isinstance(doc, dict):
@@ -97,7 +120,11 @@ def load_demo_recipe(path: Path | None = None, quick: bool = False, overrides: l
     if quick:
         doc = apply_overrides(doc, [f"{k}={json.dumps(v)}" for k, v in recipe.quick.items()], f"{path}: quick")
     doc = apply_overrides(doc, overrides)
-    return parse_recipe(DemoRecipe, doc, str(path))
+    recipe = parse_recipe(DemoRecipe, doc, str(path))
+    for stage, (module, _, _) in STAGES.items():
+        if not missing_needs((module,)):
+            stage_recipe(recipe, stage, Path("-"), Path("-"), str(path))
+    return recipe
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +135,7 @@ def load_demo_recipe(path: Path | None = None, quick: bool = False, overrides: l
 class StepOutcome:
     name: str
     title: str
-    status: str  # done | reused | missing | blocked
+    status: str  # done | reused | failed | missing | blocked
     seconds: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
@@ -135,6 +162,7 @@ class Step:
     run: Callable[[DemoContext], tuple[dict, dict]] | None  # -> (figures, artifacts)
     needs: tuple[str, ...] = ()  # "module:function" the step calls
     after: tuple[str, ...] = ()  # steps whose outputs it reads
+    uses: tuple[str, ...] = ()  # steps whose outputs it reads when they succeeded (not required)
     settings: Callable[[DemoRecipe], Any] = lambda r: None  # the recipe part that shapes it
     outputs: tuple[str, ...] = ()  # paths under the demo folder
     # For outputs that live outside the folder (the FiftyOne dataset): are they still there?
@@ -391,17 +419,103 @@ def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
     return figures, {"imbalance report (after)": str(folder / "imbalance.md")}
 
 
+# ---- models --------------------------------------------------------------------------------------
+
+
+def train_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
+    module, _, function = STAGES[stage]
+    output = ctx.path("models", stage)
+    recipe = stage_recipe(ctx.recipe, stage, ctx.path("datasets", "balanced"), output)
+    getattr(importlib.import_module(module), function)(recipe, "recipes/demo.yaml")
+    info = json.loads((output / "model.json").read_text())
+    run = info.get("training", {})
+    figures = {
+        "train_examples": run.get("train_examples"),
+        "val_examples": run.get("val_examples"),
+        "epochs_run": run.get("epochs_run"),
+        f"best {run.get('monitor', 'monitor')}": round(float(run.get("best", float("nan"))), 4),
+    }
+    return figures, {f"{stage} model": str(output)}
+
+
+def step_train_detector(ctx: DemoContext) -> tuple[dict, dict]:
+    return train_stage(ctx, "detector")
+
+
+def step_train_category(ctx: DemoContext) -> tuple[dict, dict]:
+    return train_stage(ctx, "category")
+
+
+def step_train_attributes(ctx: DemoContext) -> tuple[dict, dict]:
+    return train_stage(ctx, "attributes")
+
+
+def evaluate_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
+    """One stage on gold; the detector's kept boxes are saved for the review step's FP/FN views."""
+    import pandas as pd
+
+    from curate.models.evaluate import SUMMARY_KEYS, evaluate_model
+
+    metrics, report = evaluate_model(stage, ctx.path("models", stage), ctx.path("datasets", "balanced"), "gold")
+    if stage == "detector":
+        pd.DataFrame(metrics["detections"]).to_parquet(ctx.path("models", "gold-detections.parquet"), index=False)
+    figures = {k: round(metrics[k], 4) if isinstance(metrics[k], float) else metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
+    return figures, {f"{stage} gold report": str(report / "metrics.md")}
+
+
+def step_evaluate_detector(ctx: DemoContext) -> tuple[dict, dict]:
+    return evaluate_stage(ctx, "detector")
+
+
+def step_evaluate_category(ctx: DemoContext) -> tuple[dict, dict]:
+    return evaluate_stage(ctx, "category")
+
+
+def step_evaluate_attributes(ctx: DemoContext) -> tuple[dict, dict]:
+    return evaluate_stage(ctx, "attributes")
+
+
+def step_predict(ctx: DemoContext) -> tuple[dict, dict]:
+    """The merged predictor on the first gold outfits: JSON and pictures with coloured boxes."""
+    import os
+    import shutil
+
+    from curate.models.pipeline import RULES, predict_to_file
+
+    ds = read_dataset(ctx.path("datasets", "balanced"))
+    gold = ds.images[(ds.images["split"] == "gold") & (ds.images["scene"] == "outfit")].sort_values("image_id")
+    chosen = gold.head(ctx.recipe.predict.images)
+    inputs = ctx.path("predict", "gold-images")
+    shutil.rmtree(inputs, ignore_errors=True)
+    inputs.mkdir(parents=True)
+    for row in chosen.itertuples():
+        os.link(ds.image_path(row.path), inputs / f"{row.image_id}.png")
+    out = ctx.path("predict", "predictions.json")
+    summary = predict_to_file(inputs, ctx.path("models"), out, ctx.path("predict", "visualised"), list(RULES))
+    figures = {"images": summary["images"], "objects": summary["objects"], "removed_by_rules": summary["removed"]}
+    return figures, {"predictions (JSON)": str(out), "predicted outfits (PNG)": str(ctx.path("predict", "visualised"))}
+
+
 # ---- review ------------------------------------------------------------------------------------
 
 
 def step_review(ctx: DemoContext) -> tuple[dict, dict]:
-    """Mirror the balanced dataset into FiftyOne with its saved views (only what changed)."""
-    from curate.review import _fiftyone, send_dataset
+    """Mirror the balanced dataset into FiftyOne with its saved views (only what changed), then
+    store the detector's gold predictions as an evaluation with false-positive/negative views."""
+    import pandas as pd
+
+    from curate.review import _fiftyone, add_predictions, send_dataset
 
     path = ctx.path("datasets", "balanced")
     report = send_dataset(path, name=ctx.recipe.review.name)
+    figures: dict[str, Any] = {"fiftyone_dataset": report.name}
+    if ran(ctx.outcomes["evaluate_detector"]):
+        detections = pd.read_parquet(ctx.path("models", "gold-detections.parquet"))
+        evaluation = add_predictions(report.name, detections, eval_key="gold")
+        figures["gold detections (IoU 0.5)"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in evaluation.items()}
     fo_dataset = _fiftyone().load_dataset(report.name)
-    figures = {"fiftyone_dataset": report.name, "samples": len(fo_dataset), "saved_views": len(fo_dataset.list_saved_views())}
+    figures["samples"] = len(fo_dataset)
+    figures["saved_views"] = ", ".join(sorted(fo_dataset.list_saved_views()))
     return figures, {"FiftyOne dataset (curate review)": str(path)}
 
 
@@ -442,16 +556,40 @@ DEMO_STEPS: tuple[Step, ...] = (
         "report_after", "imbalance report after balancing (train split)", step_report_after,
         needs=("curate.imbalance:write_reports",), after=("split", "balance"), outputs=("reports/imbalance-after/imbalance.json",),
     ),
-    Step("train_detector", "train the detector", None, needs=("curate.models",), after=("balance",)),
-    Step("train_category", "train the category classifier", None, needs=("curate.models",), after=("balance",)),
-    Step("train_attributes", "train the attribute tagger", None, needs=("curate.models",), after=("balance",)),
-    Step("evaluate", "evaluate the three stages on gold", None, needs=("curate.models",),
-         after=("train_detector", "train_category", "train_attributes")),
-    Step("predict", "predict JSON + coloured visualisations", None, needs=("curate.models",),
-         after=("train_detector", "train_category", "train_attributes")),
+    *(
+        Step(
+            f"train_{stage}", f"train the {title} briefly", train,
+            needs=(f"{STAGES[stage][0]}:{STAGES[stage][2]}",), after=("balance",),
+            # Only the weights: evaluation later writes its reports into the same folder.
+            settings=lambda r, stage=stage: r.train.get(stage, {}), outputs=(f"models/{stage}/*.keras",),
+        )
+        for stage, title, train in (
+            ("detector", "detector", step_train_detector),
+            ("category", "category classifier", step_train_category),
+            ("attributes", "attribute tagger", step_train_attributes),
+        )
+    ),
+    *(
+        Step(
+            f"evaluate_{stage}", f"evaluate the {title} on gold", evaluate,
+            needs=("curate.models.evaluate:evaluate_model",), after=(f"train_{stage}",),
+            outputs=(f"models/{stage}/evaluation/balanced-gold/metrics.json", *(("models/gold-detections.parquet",) if stage == "detector" else ())),
+        )
+        for stage, title, evaluate in (
+            ("detector", "detector", step_evaluate_detector),
+            ("category", "category classifier", step_evaluate_category),
+            ("attributes", "attribute tagger", step_evaluate_attributes),
+        )
+    ),
+    Step(
+        "predict", "predict JSON + coloured visualisations", step_predict,
+        needs=("curate.models.pipeline:predict_to_file",), after=("train_detector",), uses=("train_category", "train_attributes"),
+        settings=lambda r: r.predict.model_dump(), outputs=("predict/predictions.json",),
+    ),
     Step(
         "review", "FiftyOne dataset with saved views", step_review,
-        needs=("curate.review:send_dataset",), after=("balance",), settings=lambda r: r.review.model_dump(),
+        needs=("curate.review:send_dataset", "curate.review:add_predictions"), after=("balance",), uses=("evaluate_detector",),
+        settings=lambda r: r.review.model_dump(),
         still_there=review_dataset_exists,
     ),
 )
@@ -471,27 +609,40 @@ def _load_state(out: Path) -> dict[str, dict]:
         return {}  # a damaged state only costs a full re-run
 
 
+def ran(outcome: StepOutcome) -> bool:
+    return outcome.status in ("done", "reused")
+
+
 def step_key(step: Step, ctx: DemoContext, code: str) -> str:
     upstream = [ctx.outcomes[name].output_hash for name in step.after]
+    upstream += [ctx.outcomes[name].output_hash if ran(ctx.outcomes[name]) else "absent" for name in step.uses]
     doc = {"step": step.name, "settings": step.settings(ctx.recipe), "upstream": upstream, "code": code, "version": __version__}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def run_step(step: Step, ctx: DemoContext, state: dict[str, dict], code: str) -> StepOutcome:
-    blocked = [name for name in step.after if ctx.outcomes[name].status not in ("done", "reused")]
+    blocked = [name for name in step.after if not ran(ctx.outcomes[name])]
     if blocked:
         return StepOutcome(step.name, step.title, "blocked", note=f"waits for: {', '.join(blocked)}")
     missing = missing_needs(step.needs) if step.needs else []
     if missing or step.run is None:
         return StepOutcome(step.name, step.title, "missing", note=f"not installed: {', '.join(missing or step.needs)}")
     key = step_key(step, ctx, code)
-    outputs = [ctx.path(p) for p in step.outputs]
+    outputs = [match for pattern in step.outputs for match in (sorted(ctx.out.glob(pattern)) if "*" in pattern else [ctx.path(pattern)])]
     previous = state.get(step.name)
-    if previous and previous.get("key") == key and all(p.exists() for p in outputs) and step.still_there(ctx):
+    outputs_there = all(p.exists() for p in outputs) and (bool(outputs) or not step.outputs)
+    if previous and previous.get("key") == key and outputs_there and step.still_there(ctx):
         if hash_paths(outputs) == previous.get("output_hash"):
             return StepOutcome(**{**previous, "status": "reused", "seconds": 0.0})
     start = time.perf_counter()
-    figures, artifacts = step.run(ctx)
+    try:
+        figures, artifacts = step.run(ctx)
+    except Exception as exc:  # one broken step is reported; the steps that do not need it go on
+        log = ctx.path("logs", f"{step.name}.log")
+        write_text_atomic(log, traceback.format_exc())
+        message = (str(exc).strip().splitlines() or [""])[0]
+        return StepOutcome(step.name, step.title, "failed", round(time.perf_counter() - start, 1),
+                           note=f"{type(exc).__name__}: {message[:200]} (traceback: {log.relative_to(ctx.out)})")
     # Artifact paths are kept relative to the demo folder, so summaries do not depend on where it lives.
     artifacts = {label: str(Path(p).resolve().relative_to(ctx.out)) for label, p in artifacts.items()}
     outcome = StepOutcome(

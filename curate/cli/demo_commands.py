@@ -10,7 +10,7 @@ from rich.table import Table
 from curate.cli.common import console, fail, handle_errors
 from curate.demo import DEMO_RECIPE_PATH, StepOutcome, load_demo_recipe, run_demo
 
-_STATUS_STYLE = {"done": "green", "reused": "cyan", "missing": "red", "blocked": "yellow"}
+_STATUS_STYLE = {"done": "green", "reused": "cyan", "failed": "red", "missing": "red", "blocked": "yellow"}
 
 
 def _print_step(outcome: StepOutcome) -> None:
