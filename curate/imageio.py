@@ -149,12 +149,15 @@ def load_image_rgb(path: str | Path) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    read_image_size(path)  # same clear errors for missing, empty and truncated files
+    width, height = read_image_size(path)  # same clear errors for missing, empty and truncated files
     try:
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
             return _to_rgb_array(img)
+    except Image.DecompressionBombError:
+        # Pillow's guard against decompression bombs; a real photo this big needs resizing first
+        raise CurateError.at(path, f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above Pillow's safety limit of {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f}; resize it before importing") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CurateError.at(path, f"cannot decode image: {exc}") from None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from curate.dataset import images_frame, objects_frame, save_tables, stable_id
 from curate.taxonomy import load_taxonomy
@@ -68,5 +69,7 @@ def make_dataset(path: Path, n_images: int = 40, seed: int = 0) -> Path:
     frame = objects_frame(objects)
     for col in ("x_min", "y_min", "x_max", "y_max"):
         frame[col] = frame[col].astype("float32")
+    for col in ("style", "pattern"):
+        frame[col] = pd.Series([v if isinstance(v, str) else None for v in frame[col]], dtype=object)
     save_tables(path, images_frame(images), frame, {"name": "synthetic"}, load_taxonomy())
     return path

@@ -25,7 +25,7 @@ def boxes_strategy(max_size=6):
     return st.lists(corner, min_size=1, max_size=max_size).map(lambda rows: np.array([[x, y, x + w, y + h] for x, y, w, h in rows]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(boxes_strategy(), boxes_strategy())
 def test_iou_agrees_with_pycocotools(a, b):
     xywh = lambda boxes: np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]] * 1000  # noqa: E731
@@ -76,7 +76,7 @@ def test_coco_metrics_hand_computed_precision_recall_curve():
     assert m["AR1"] == pytest.approx(1.0, abs=1e-6)  # one detection per image suffices here
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(boxes_strategy(5))
 def test_perfect_detections_score_one(boxes):
     rows = [("a", OBJECT_TYPES[i % 4], *b) for i, b in enumerate(boxes)]

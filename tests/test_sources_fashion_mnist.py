@@ -67,7 +67,7 @@ def test_import_writes_pngs_keeps_splits_and_reports_the_dropped_bag(fm_folder, 
 def test_cli_import_prints_the_report(fm_folder, tmp_path):
     result = CliRunner().invoke(app, ["import", "fashion-mnist", str(fm_folder), "--out", str(tmp_path / "ds"), "--executor", "serial"])
     assert result.exit_code == 0, result.output
-    assert "dropped: accessory" in result.output and "images" in result.output
+    assert "dropped by rule: accessory" in result.output and "dropped label Bag" in result.output and "images" in result.output
 
 
 def test_missing_idx_file_is_one_clear_error(fm_folder, tmp_path):

@@ -46,7 +46,7 @@ def test_deepfashion2_keeps_three_items_and_their_slicing_columns(tmp_path):
     image = ds.images[ds.images["source_id"] == "train/000001"].iloc[0]
     assert image["df2_source"] == "user" and image["pair_id"] == 1 and image["split"] == "train"
     assert ds.images.set_index("source_id").loc["validation/000003", "split"] == "val"
-    items = ds.objects[ds.objects["image_id"] == image["image_id"]].sort_values("item")
+    items = ds.objects[ds.objects["image_id"] == image["image_id"]].sort_values("df2_item")
     assert items["source_label"].tolist() == ["short sleeve top", "skirt", "sling"]
     assert items["occlusion"].tolist() == [2, 1, 3]
     assert items["zoom_in"].tolist() == [1, 2, 1]

@@ -80,3 +80,12 @@ def test_exif_rotation_turns_pixels(tmp_path):
     out = load_image_rgb(path)
     assert out.shape == (4, 2, 3)
     assert out[0, 1].mean() > 150 and out[0, 0].mean() < 100  # marker moved to the top-right
+
+
+def test_huge_image_is_a_clear_error_not_a_crash(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (40, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,200 pixels is then above twice the limit
+    with pytest.raises(CurateError, match=r"huge.png: image is 40x30 .* resize it"):
+        load_image_rgb(path)
+    assert read_image_size(path) == (40, 30)  # the header is still read

@@ -61,6 +61,7 @@ def evaluate_command(
     model: Path = typer.Option(..., "--model", help="The trained model directory."),
     dataset: Path = typer.Option(..., "--dataset", help="The dataset to evaluate on."),
     split: str = typer.Option("gold", "--split", help="The split to evaluate on."),
+    fiftyone: bool = typer.Option(True, "--fiftyone/--no-fiftyone", help="Also store detector results as a FiftyOne evaluation run."),
 ) -> None:
     """Evaluate a trained stage on a labelled split; writes JSON, Markdown and PNG beside the model.
 
@@ -68,11 +69,14 @@ def evaluate_command(
     """
     from curate.models.evaluate import SUMMARY_KEYS, evaluate_model
 
-    metrics, out = evaluate_model(stage, model, dataset, split)
+    metrics, out = evaluate_model(stage, model, dataset, split, fiftyone)
     for key in SUMMARY_KEYS[stage]:
         if key in metrics:
             value = metrics[key]
             console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)
+    if "fiftyone" in metrics:
+        run = metrics["fiftyone"]
+        console.print(f"FiftyOne evaluation run '{run['eval_key']}' stored" if run["stored"] else f"FiftyOne evaluation run not stored: {run['reason']}", highlight=False)
     console.print(f"report written to [bold]{out}[/]", highlight=False)
 
 

@@ -53,7 +53,9 @@ def print_report(report: dict, out: Path) -> None:
     table.add_row("objects", f"{report['objects']:,} (of {report['read']['objects']:,} read)")
     table.add_row("mapped", f"{report['mapped']:,}")
     for reason, count in report["dropped_by_rule"].items():
-        table.add_row(f"dropped: {reason}", f"{count:,}")
+        table.add_row(f"dropped by rule: {reason}", f"{count:,}")
+    for label, count in list(report["dropped_labels"].items())[:_SHOWN]:
+        table.add_row(f"[dim]dropped label[/] {label}", f"{count:,}")
     for label, count in list(report["unmapped_labels"].items())[:_SHOWN]:
         table.add_row(f"[yellow]unmapped label[/] {label}", f"{count:,}")
     table.add_row("skipped items", f"{report['skipped_count']:,}")

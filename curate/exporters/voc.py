@@ -6,7 +6,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from curate.dataset import Dataset, write_text_atomic
-from curate.exporters.common import box_xyxy_px, by_split, export_images, place_image, summary
+from curate.exporters.common import box_xyxy_px, by_split, export_images, place_image, summary, write_label_file
 
 
 def voc_xml(image, folder: str = "JPEGImages") -> str:
@@ -43,7 +43,7 @@ def write_voc(dataset: Dataset, out: str | Path, split: str | None = None) -> di
     images = export_images(dataset, split)
     for image in images:
         place_image(image.source_path, out / "JPEGImages" / image.file_name)
-        write_text_atomic(out / "Annotations" / f"{Path(image.file_name).stem}.xml", voc_xml(image))
+        write_label_file(out / "Annotations" / f"{Path(image.file_name).stem}.xml", voc_xml(image))
     for split_name, group in by_split(images).items():
         write_text_atomic(out / "ImageSets" / "Main" / f"{split_name}.txt", "".join(f"{Path(i.file_name).stem}\n" for i in group))
     return summary(images)

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from curate.dataset import Dataset, write_text_atomic
-from curate.exporters.common import by_split, class_names, export_images, place_image, summary
+from curate.exporters.common import by_split, class_names, export_images, place_image, summary, write_label_file
 
 
 def yolo_lines(image, ids: dict[str, int]) -> str:
@@ -27,7 +27,7 @@ def write_yolo(dataset: Dataset, out: str | Path, split: str | None = None) -> d
     for split_name, group in groups.items():
         for image in group:
             place_image(image.source_path, out / "images" / split_name / image.file_name)
-            write_text_atomic(out / "labels" / split_name / f"{Path(image.file_name).stem}.txt", yolo_lines(image, ids))
+            write_label_file(out / "labels" / split_name / f"{Path(image.file_name).stem}.txt", yolo_lines(image, ids))
     data = {"path": str(out.resolve())}
     data.update({split_name: f"images/{split_name}" for split_name in groups})
     data["names"] = dict(enumerate(names))

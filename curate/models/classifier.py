@@ -77,6 +77,18 @@ def rows_of_group(objects: pd.DataFrame, key: str) -> np.ndarray:
     return np.ones(len(objects), dtype=bool) if key == ALL else (objects["object_type"] == key).to_numpy()
 
 
+def combined_runs(runs: dict[str, dict]) -> dict:
+    """One training summary over the per-object-type models (or the single model's own)."""
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    return {
+        "epochs_run": max(r["epochs_run"] for r in runs.values()),
+        "wall_s": round(sum(r["wall_s"] for r in runs.values()), 1),
+        "monitor": "val_accuracy (mean over models)",
+        "best": float(np.mean([r["best"] for r in runs.values()])),
+    }
+
+
 def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
     """Train, save the model directory, and evaluate on the test split when there is one."""
     backbone_spec(recipe.model.backbone, recipe_file)
@@ -107,10 +119,12 @@ def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
         models[key], labels[key] = model, names
 
     identity = dataset_identity(dataset)
+    extra = {"validation": data.val_source, "balancing": recipe.balancing, "training": combined_runs(runs)}
+    if len(runs) > 1:
+        extra["training_per_model"] = runs
     info = ModelInfo(
         "category", model_version("category", identity["sha256"], recipe_to_yaml(recipe)), labels, size,
-        recipe.model.backbone, identity, taxonomy.identity(),
-        {"validation": data.val_source, "training": runs[ALL] if ALL in runs else {"epochs_run": sum(r["epochs_run"] for r in runs.values()), "wall_s": sum(r["wall_s"] for r in runs.values()), "monitor": "val_accuracy", "best": float(np.mean([r["best"] for r in runs.values()])), "per_model": runs}},
+        recipe.model.backbone, identity, taxonomy.identity(), extra,
     )
     with staged_dataset(recipe.output) as stage:
         write_model_dir(stage, models, info, recipe)

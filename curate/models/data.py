@@ -23,6 +23,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, IMAGES_FILE, Dataset
 from curate.errors import CurateError
+from curate.imageio import load_image_rgb
 from curate.models.common import keras_module
 from curate.progress import track
 
@@ -68,21 +69,6 @@ def carve_validation(groups: Sequence[str], strata: Sequence[str], fraction: flo
 # Decoding and cropping
 
 
-def read_image_rgb(path: Path) -> np.ndarray:
-    """An 8-bit RGB array from any file OpenCV reads (grey, alpha and 16-bit are converted)."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
-    if image is None:
-        raise CurateError.at(path, "cannot decode the image (missing, empty, truncated or not an image)")
-    if image.dtype != np.uint8:
-        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else cv2.convertScaleAbs(image)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def padded_box_xyxy_px(box_xyxy_rel: Sequence[float] | None, pad: float, image_wh: tuple[int, int]) -> tuple[int, int, int, int]:
     """The box grown by `pad` of its size on every side, clipped, in integer pixels.
 
@@ -110,7 +96,7 @@ def crop_resized(image: np.ndarray, box_xyxy_rel, pad: float, size: int) -> np.n
     return resize_square(image[top:bottom, left:right], size)
 
 
-def crop_pads(n: int, random_pad: bool, seed: int, pad_range: tuple[float, float] = CROP_PAD_RANGE) -> np.ndarray:
+def crop_pads(n: int, random_pad: bool, seed: int = 0, pad_range: tuple[float, float] = CROP_PAD_RANGE) -> np.ndarray:
     """Random pads for training crops; the middle of the range for evaluation and inference."""
     if random_pad:
         return np.random.default_rng(seed).uniform(pad_range[0], pad_range[1], size=n)
@@ -124,7 +110,7 @@ def object_crops(dataset: Dataset, objects: pd.DataFrame, size: int, random_pad:
     boxes = objects[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
     groups = objects.groupby("path", sort=False).indices
     for path, rows in track(groups.items(), f"cropping {len(objects)} objects", total=len(groups)):
-        image = read_image_rgb(dataset.image_path(path))
+        image = load_image_rgb(dataset.image_path(path))
         for row in rows:
             out[row] = crop_resized(image, None if np.isnan(boxes[row]).any() else boxes[row], pads[row], size)
     return out
@@ -143,7 +129,7 @@ def detection_arrays(dataset: Dataset, objects: pd.DataFrame, size: int, class_n
     boxes = np.full((len(per_image), longest, 4), -1.0, dtype=np.float32)
     labels = np.full((len(per_image), longest), -1.0, dtype=np.float32)
     for i, (_, rows) in enumerate(track(per_image, f"loading {len(per_image)} images")):
-        images[i] = resize_square(read_image_rgb(dataset.image_path(rows["path"].iloc[0])), size)
+        images[i] = resize_square(load_image_rgb(dataset.image_path(rows["path"].iloc[0])), size)
         boxes[i, : len(rows)] = rows[list(BOX_COLUMNS)].to_numpy(dtype=np.float32) * size
         labels[i, : len(rows)] = [index[t] for t in rows["object_type"]]
     return images, {"boxes": boxes, "labels": labels}, [image_id for image_id, _ in per_image]
@@ -190,13 +176,14 @@ def _unflatten(parts: Sequence[Any], keys: Any) -> Any:
     return dict(zip(keys, parts)) if keys is not None else parts[0]
 
 
-def batches(x: np.ndarray, y: Any, batch_size: int, shuffle: bool, seed: int = 0, sample_weight: np.ndarray | None = None):
+def batches(x: np.ndarray, y: Any, batch_size: int, shuffle: bool, seed: int = 0, sample_weight: np.ndarray | None = None, tf_data: bool = False):
     """Batches gathered from in-memory arrays: tf.data on TensorFlow, a PyDataset elsewhere.
 
     `y` is an array or a dict of arrays (detector targets). Shuffling is per epoch and seeded.
+    `tf_data` forces tf.data on any backend (KerasHub's detectors accept only tf.data or grain).
     """
     keras = keras_module()
-    if keras.backend.backend() == "tensorflow":
+    if tf_data or keras.backend.backend() == "tensorflow":
         return _tf_batches(x, y, batch_size, shuffle, seed, sample_weight)
     return _array_batches_class()(x, y, batch_size, shuffle, seed, sample_weight)
 
@@ -210,6 +197,7 @@ def _tf_batches(x, y, batch_size, shuffle, seed, sample_weight):
     def gather(idx):
         return tuple(a[np.sort(idx)] for a in arrays)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: no need to re-read the source
     def take(idx):
         parts = tf.numpy_function(gather, [idx], [tf.as_dtype(a.dtype) for a in arrays], stateful=False)
         for part, array in zip(parts, arrays):

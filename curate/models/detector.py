@@ -234,7 +234,7 @@ def train_detector(recipe: DetectorRecipe, recipe_file: str = "recipe") -> Path:
     x_train, y_train, _ = detection_arrays(dataset, train, size, OBJECT_TYPES)
     x_val, y_val, val_ids = detection_arrays(dataset, val, size, OBJECT_TYPES)
     model = build_detector(recipe.model, recipe_file)
-    run = fit(model, {}, x_train, y_train, x_val, y_val, recipe.training, "val_loss", "min")
+    run = fit(model, {}, x_train, y_train, x_val, y_val, recipe.training, "val_loss", "min", tf_data=True)
     thresholds = choose_thresholds(truth_frames(val, val_ids), raw_detections(model, x_val))
     identity = dataset_identity(dataset)
     info = ModelInfo(
@@ -249,7 +249,7 @@ def train_detector(recipe: DetectorRecipe, recipe_file: str = "recipe") -> Path:
 
 def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
     """COCO metrics on every detection above min_score, and F1 at the chosen thresholds."""
-    from curate.models.data import read_image_rgb
+    from curate.imageio import load_image_rgb
 
     predictor = DetectorPredictor(model_dir)
     objects = split_objects(dataset, split, "detector evaluation", need_boxes=True)
@@ -257,13 +257,13 @@ def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str
     found = []
     for start in range(0, len(images), 16):
         chunk = images.iloc[start : start + 16]
-        found += predictor.detect([read_image_rgb(dataset.image_path(p)) for p in chunk["path"]], thresholded=False)
+        found += predictor.detect([load_image_rgb(dataset.image_path(p)) for p in chunk["path"]], thresholded=False)
     detections = pd.concat([d.assign(image_id=i) for d, i in zip(found, images["image_id"])], ignore_index=True) if found else pd.DataFrame(columns=["image_id", "object_type", "score", *BOX_COLUMNS])
     metrics = coco_metrics(images, objects, detections, OBJECT_TYPES)
     truth = truth_frames(objects, images["image_id"].tolist())
     kept = [apply_thresholds(d, predictor.thresholds) for d in found]
     for name, entry in metrics["per_class"].items():
-        entry["f1_at_threshold"] = float(_f1_at_all(truth, kept, name))
+        entry["f1_at_threshold"] = float(f1_of_kept(truth, kept, name))
         entry["threshold"] = float(predictor.thresholds.get(name, {}).get("threshold", 0.5))
     present = [n for n in OBJECT_TYPES if (objects["object_type"] == n).any()]
     metrics["f1_at_thresholds"] = float(np.mean([metrics["per_class"][n]["f1_at_threshold"] for n in present])) if present else 0.0
@@ -271,7 +271,7 @@ def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str
     return metrics
 
 
-def _f1_at_all(truth: Sequence[pd.DataFrame], kept: Sequence[pd.DataFrame], name: str) -> float:
+def f1_of_kept(truth: Sequence[pd.DataFrame], kept: Sequence[pd.DataFrame], name: str) -> float:
     """F1 of one class when every kept detection counts (no further thresholding)."""
     tp = fp = n_gt = 0
     for gt, dt in zip(truth, kept):

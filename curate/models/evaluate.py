@@ -271,6 +271,11 @@ def markdown_report(stage: str, title: str, metrics: dict[str, Any], pngs: list[
     for key in SUMMARY_KEYS[stage]:
         value = metrics.get(key)
         lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    if "fiftyone" in metrics:
+        run = metrics["fiftyone"]
+        lines.append(f"| FiftyOne evaluation run | {run['eval_key'] if run['stored'] else 'not stored: ' + run['reason']} |")
+    if "unconstrained" in metrics:
+        lines.append("| without taxonomy constraints | " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["unconstrained"].items()) + " |")
     table = metrics.get("per_class") or metrics.get("per_label") or {}
     if table:
         columns = list(next(iter(table.values())))
@@ -313,8 +318,11 @@ EVALUATORS = {
 }
 
 
-def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold") -> tuple[dict[str, Any], Path]:
-    """Run one stage's model over a split and write its report beside the model."""
+def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold", fiftyone: bool = True) -> tuple[dict[str, Any], Path]:
+    """Run one stage's model over a split and write its report beside the model.
+
+    Detector predictions are also stored as a FiftyOne evaluation run (when the dataset is in
+    FiftyOne, see `curate review`) so the review loop's false-positive/negative views work."""
     if stage not in EVALUATORS:
         raise CurateError(f"unknown stage '{stage}'; expected one of {', '.join(EVALUATORS)}")
     model_dir = Path(model_dir)
@@ -322,7 +330,21 @@ def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, 
     dataset = read_dataset(dataset_path)
     module, function = EVALUATORS[stage]
     metrics = getattr(importlib.import_module(module), function)(model_dir, dataset, split)
+    detections = metrics.pop("detections", None)
+    if detections is not None and fiftyone:
+        metrics["fiftyone"] = store_fiftyone_run(dataset, detections, split)
     return metrics, write_report(model_dir, stage, dataset, split, metrics)
+
+
+def store_fiftyone_run(dataset: Dataset, detections: list[dict[str, Any]], split: str) -> dict[str, Any]:
+    """The detections as a FiftyOne evaluation run `eval_<split>` with its FP/FN views."""
+    from curate.review import add_predictions
+
+    frame = pd.DataFrame(detections, columns=["image_id", "object_type", "score", *BOX_COLUMNS])
+    try:
+        return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}")}
+    except CurateError as exc:
+        return {"stored": False, "reason": str(exc)}
 
 
 def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:

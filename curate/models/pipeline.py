@@ -24,7 +24,8 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, write_text_atomic
 from curate.errors import CurateError
-from curate.models.data import crop_resized, crop_pads, read_image_rgb
+from curate.imageio import load_image_rgb
+from curate.models.data import crop_pads, crop_resized
 from curate.models.evaluate import iou_xyxy
 from curate.progress import track
 
@@ -194,9 +195,14 @@ def draw_predictions(image_rgb: np.ndarray, objects: list[dict[str, Any]]) -> np
 
 
 def predict_to_file(source: Path, models_dir: Path, out: Path, visualize: Path | None, rules: list[str]) -> dict[str, Any]:
-    """Predict every image; undecodable ones are reported in `failed` and the rest go on."""
+    """`curate predict`: every image under `source` through the models in `models_dir`."""
     files = image_files(Path(source))
-    predictor = MergedPredictor(Path(models_dir), rules)
+    return write_predictions(files, MergedPredictor(Path(models_dir), rules), out, visualize)
+
+
+def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, visualize: Path | None) -> dict[str, Any]:
+    """Predict every file; undecodable ones are reported in `failed` and the rest go on."""
+    rules = predictor.rules
     records, failed = [], []
     removed_counts = {name: 0 for name in RULES}
     if visualize is not None:
@@ -204,7 +210,7 @@ def predict_to_file(source: Path, models_dir: Path, out: Path, visualize: Path |
     for path in track(files, "predicting"):
         start = time.perf_counter()
         try:
-            image = read_image_rgb(path)
+            image = load_image_rgb(path)
         except CurateError as exc:
             failed.append({"image": str(path), "error": str(exc)})
             continue

@@ -57,7 +57,7 @@ def epoch_log_callback(total_epochs: int):
     return EpochLog()
 
 
-def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: TrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None) -> dict[str, Any]:
+def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: TrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None, tf_data: bool = False) -> dict[str, Any]:
     """Adam, optional cosine decay, early stopping that restores the best weights.
 
     `compile_args` are the stage's losses and metrics (the detector brings its own)."""
@@ -68,8 +68,8 @@ def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, tra
     if training.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps=steps * training.epochs)
     model.compile(optimizer=keras.optimizers.Adam(rate), **compile_args)
-    train_data = batches(x_train, y_train, training.batch_size, shuffle=True, seed=training.seed, sample_weight=sample_weight)
-    val_data = batches(x_val, y_val, training.batch_size, shuffle=False)
+    train_data = batches(x_train, y_train, training.batch_size, shuffle=True, seed=training.seed, sample_weight=sample_weight, tf_data=tf_data)
+    val_data = batches(x_val, y_val, training.batch_size, shuffle=False, tf_data=tf_data)
     if training.steps_per_epoch and hasattr(train_data, "repeat"):
         train_data = train_data.repeat()
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=training.early_stopping_patience, restore_best_weights=True)

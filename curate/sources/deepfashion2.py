@@ -3,7 +3,8 @@
 Each file holds `source` (shop or user), `pair_id` and `item1..itemN` with category_id,
 category_name, bounding_box [x1, y1, x2, y2] in pixels, style, occlusion, zoom_in, viewpoint
 and scale. Those per-item fields are kept as object columns so evaluation can be sliced by
-them; DeepFashion2's `style` (a pair-matching id, not a fashion style) becomes `df2_style`.
+them; DeepFashion2's `style` (a pair-matching id, not a fashion style) becomes `df2_style`, and
+the item key (item1, item2, ...) `df2_item`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def deepfashion2_entry(doc: object, anno_path: str, folder: str, split: str | No
         box = item.get("bounding_box")
         if not isinstance(box, list) or len(box) != 4:
             raise BadItem(f"expected bounding_box [x1, y1, x2, y2], found {box!r}", where=key, field_name="bounding_box")
-        obj = {"source_label": item.get("category_name") or label_names[category_id], "box_xyxy_px": box, "item": key}
+        obj = {"source_label": item.get("category_name") or label_names[category_id], "box_xyxy_px": box, "df2_item": key}
         for field, column in ITEM_COLUMNS.items():
             obj[column] = item.get(field)
         objects.append(obj)
