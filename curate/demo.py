@@ -258,7 +258,7 @@ def step_import(ctx: DemoContext) -> tuple[dict, dict]:
 def step_render(ctx: DemoContext) -> tuple[dict, dict]:
     import cv2
 
-    from curate.demo_scenes import plan_scenes, scenes_to_tables, write_scene, _items_table
+    from curate.demo_scenes import _items_table, contact_sheet, plan_scenes, scenes_to_tables, write_scene
 
     items_ds = read_dataset(ctx.path("datasets", "items"))
     items = _items_table(items_ds)
@@ -279,6 +279,7 @@ def step_render(ctx: DemoContext) -> tuple[dict, dict]:
         results = ctx.executor.map(write_scene, specs, "rendering scenes", chunksize=32)
         images, objects = scenes_to_tables(specs, results, items)
         save_tables(stage, images, objects, {"name": "scenes", "sources": [{"source": "fashion-mnist", "path": str(ctx.path("datasets", "items"))}]}, load_taxonomy())
+    sheet = contact_sheet(target, images, objects, ctx.path("pictures", "scenes.png"))
     scenes = images["scene"].value_counts()
     figures = {
         "flat_lays": int(scenes.get("flat-lay", 0)),
@@ -286,7 +287,7 @@ def step_render(ctx: DemoContext) -> tuple[dict, dict]:
         "objects": int(len(objects)),
         "patterned_objects": int(objects["pattern"].notna().sum()),
     }
-    return figures, {"rendered scenes": str(target)}
+    return figures, {"rendered scenes": str(target), "scenes with exact boxes (PNG)": str(sheet)}
 
 
 # ---- flat-lays, auto-boxing, imbalance ----------------------------------------------------------
@@ -295,7 +296,7 @@ def step_render(ctx: DemoContext) -> tuple[dict, dict]:
 SCENE_ONLY_COLUMNS = ("gt_x_min", "gt_y_min", "gt_x_max", "gt_y_max", "mask_path", "mask_value")
 
 
-def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[Any, Path], tuple]) -> tuple[Path, dict]:
+def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[Any, Path], tuple], name: str | None = None) -> tuple[Path, dict]:
     """Build datasets/<target> from datasets/<source> with `work(dataset, stage)`.
 
     `work` returns (images, objects, report); the media of the source is hard-linked into the
@@ -309,7 +310,7 @@ def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[
         carry_files(source_ds.path, stage)
         images, objects, report = work(source_ds, stage)
         write_text_atomic(stage / "reports" / f"{target}.json", json.dumps(report, indent=1, sort_keys=True, default=str))
-        meta = {"name": target, "sources": [{"dataset": source}], "steps": list(source_ds.meta.get("steps", [])) + [target]}
+        meta = {"name": name or target, "sources": [{"dataset": source}], "steps": list(source_ds.meta.get("steps", [])) + [target]}
         save_tables(stage, images, objects, meta, load_taxonomy())
     return path, report
 
@@ -396,7 +397,9 @@ def step_balance(ctx: DemoContext) -> tuple[dict, dict]:
         objects = ds.objects.drop(columns=[c for c in SCENE_ONLY_COLUMNS if c in ds.objects.columns])
         return steps.balance_step(ds.images, objects, ds.path, stage, ctx.executor, ctx.recipe.balance)
 
-    path, report = derived_dataset(ctx, "split", "balanced", work)
+    # Named after the FiftyOne dataset it becomes, so `curate review` and the evaluation's FP/FN
+    # views find it under the demo's name.
+    path, report = derived_dataset(ctx, "split", "balanced", work, name=ctx.recipe.review.name)
     figures = {
         "augmented_images": int(report["augmented_images"]),
         "groups_before": report["counts_before"],
@@ -451,15 +454,14 @@ def step_train_attributes(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def evaluate_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
-    """One stage on gold; the detector's kept boxes are saved for the review step's FP/FN views."""
-    import pandas as pd
-
+    """One stage on gold; the detector's boxes also become a FiftyOne evaluation run."""
     from curate.models.evaluate import SUMMARY_KEYS, evaluate_model
 
     metrics, report = evaluate_model(stage, ctx.path("models", stage), ctx.path("datasets", "balanced"), "gold")
-    if stage == "detector":
-        pd.DataFrame(metrics["detections"]).to_parquet(ctx.path("models", "gold-detections.parquet"), index=False)
     figures = {k: round(metrics[k], 4) if isinstance(metrics[k], float) else metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
+    if "fiftyone" in metrics:  # the detector's run in FiftyOne, with its FP/FN views
+        run = metrics["fiftyone"]
+        figures["fiftyone run"] = f"{run['eval_key']}: precision {run['precision']:.4f}, recall {run['recall']:.4f}" if run["stored"] else run["reason"]
     return figures, {f"{stage} gold report": str(report / "metrics.md")}
 
 
@@ -500,22 +502,13 @@ def step_predict(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_review(ctx: DemoContext) -> tuple[dict, dict]:
-    """Mirror the balanced dataset into FiftyOne with its saved views (only what changed), then
-    store the detector's gold predictions as an evaluation with false-positive/negative views."""
-    import pandas as pd
-
-    from curate.review import _fiftyone, add_predictions, send_dataset
+    """Mirror the balanced dataset into FiftyOne with its saved views (only what changed)."""
+    from curate.review import _fiftyone, send_dataset
 
     path = ctx.path("datasets", "balanced")
     report = send_dataset(path, name=ctx.recipe.review.name)
-    figures: dict[str, Any] = {"fiftyone_dataset": report.name}
-    if ran(ctx.outcomes["evaluate_detector"]):
-        detections = pd.read_parquet(ctx.path("models", "gold-detections.parquet"))
-        evaluation = add_predictions(report.name, detections, eval_key="gold")
-        figures["gold detections (IoU 0.5)"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in evaluation.items()}
     fo_dataset = _fiftyone().load_dataset(report.name)
-    figures["samples"] = len(fo_dataset)
-    figures["saved_views"] = ", ".join(sorted(fo_dataset.list_saved_views()))
+    figures = {"fiftyone_dataset": report.name, "samples": len(fo_dataset), "saved_views": ", ".join(sorted(fo_dataset.list_saved_views()))}
     return figures, {"FiftyOne dataset (curate review)": str(path)}
 
 
@@ -556,6 +549,12 @@ DEMO_STEPS: tuple[Step, ...] = (
         "report_after", "imbalance report after balancing (train split)", step_report_after,
         needs=("curate.imbalance:write_reports",), after=("split", "balance"), outputs=("reports/imbalance-after/imbalance.json",),
     ),
+    Step(
+        "review", "FiftyOne dataset with saved views", step_review,
+        needs=("curate.review:send_dataset",), after=("balance",),
+        settings=lambda r: r.review.model_dump(),
+        still_there=review_dataset_exists,
+    ),
     *(
         Step(
             f"train_{stage}", f"train the {title} briefly", train,
@@ -572,8 +571,8 @@ DEMO_STEPS: tuple[Step, ...] = (
     *(
         Step(
             f"evaluate_{stage}", f"evaluate the {title} on gold", evaluate,
-            needs=("curate.models.evaluate:evaluate_model",), after=(f"train_{stage}",),
-            outputs=(f"models/{stage}/evaluation/balanced-gold/metrics.json", *(("models/gold-detections.parquet",) if stage == "detector" else ())),
+            needs=("curate.models.evaluate:evaluate_model",), after=(f"train_{stage}",), uses=("review",),
+            outputs=(f"models/{stage}/evaluation/*-gold/metrics.json",),
         )
         for stage, title, evaluate in (
             ("detector", "detector", step_evaluate_detector),
@@ -585,12 +584,6 @@ DEMO_STEPS: tuple[Step, ...] = (
         "predict", "predict JSON + coloured visualisations", step_predict,
         needs=("curate.models.pipeline:predict_to_file",), after=("train_detector",), uses=("train_category", "train_attributes"),
         settings=lambda r: r.predict.model_dump(), outputs=("predict/predictions.json",),
-    ),
-    Step(
-        "review", "FiftyOne dataset with saved views", step_review,
-        needs=("curate.review:send_dataset", "curate.review:add_predictions"), after=("balance",), uses=("evaluate_detector",),
-        settings=lambda r: r.review.model_dump(),
-        still_there=review_dataset_exists,
     ),
 )
 
@@ -669,7 +662,33 @@ def run_demo(recipe: DemoRecipe, out: Path, on_step: Callable[[StepOutcome], Non
             write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1))
         on_step(outcome)
     write_text_atomic(out / SUMMARY_FILE, json.dumps(summary_doc(ctx.outcomes), indent=1, sort_keys=True))
+    write_text_atomic(out / "summary.md", summary_markdown(ctx.outcomes))
     return ctx.outcomes
+
+
+def figure_rows(figures: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten nested figures into (name, value) rows: {"a": {"b": 1}} -> ("a b", "1")."""
+    rows = []
+    for key, value in figures.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            rows += figure_rows(value, f"{name} ")
+        elif isinstance(value, dict):
+            rows.append((name, ", ".join(f"{k} {v}" for k, v in value.items())))
+        else:
+            rows.append((name, f"{value:.4f}" if isinstance(value, float) else str(value)))
+    return rows
+
+
+def summary_markdown(outcomes: dict[str, StepOutcome]) -> str:
+    """The results table as Markdown (what the README quotes)."""
+    lines = ["| step | figure | value |", "|---|---|---|"]
+    for o in outcomes.values():
+        if not ran(o):
+            lines.append(f"| {o.name} | {o.status} | {o.note} |")
+        for i, (name, value) in enumerate(figure_rows(o.figures)):
+            lines.append(f"| {o.name if i == 0 else ''} | {name} | {value} |")
+    return "\n".join(lines) + "\n"
 
 
 def summary_doc(outcomes: dict[str, StepOutcome]) -> dict[str, Any]:

@@ -209,3 +209,27 @@ def scenes_to_tables(specs: list[SceneSpec], results: list[dict], items: pd.Data
     for col in ("pattern", "box_origin"):
         objects[col] = objects[col].astype(object).where(objects[col].notna(), None)
     return images, objects
+
+
+def contact_sheet(dataset_path: Path, images: pd.DataFrame, objects: pd.DataFrame, out: Path, per_kind: int = 4, tile_px: int = 224) -> Path:
+    """A PNG grid of rendered scenes from official test items with their exact boxes, coloured
+    by object type as the predictor draws them, labelled with category and synthetic pattern."""
+    from curate.models.pipeline import COLOURS_BGR
+
+    rows = []
+    for kind in ("flat-lay", "outfit"):
+        chosen = images[(images["scene"] == kind) & (images["official_split"] == "test")].sort_values("image_id").head(per_kind)
+        tiles = []
+        for image in chosen.itertuples():
+            tile = cv2.resize(cv2.imread(str(dataset_path / image.path)), (tile_px, tile_px), interpolation=cv2.INTER_AREA)
+            for obj in objects[objects["image_id"] == image.image_id].itertuples():
+                x0, y0, x1, y1 = (int(round(v * tile_px)) for v in (obj.gt_x_min, obj.gt_y_min, obj.gt_x_max, obj.gt_y_max))
+                colour = COLOURS_BGR[obj.object_type]
+                cv2.rectangle(tile, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
+                text = " ".join(t for t in (obj.category, obj.pattern) if isinstance(t, str))
+                cv2.putText(tile, text, (x0 + 1, max(y0 - 3, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.33, colour, 1, cv2.LINE_AA)
+            tiles.append(tile)
+        tiles += [np.full((tile_px, tile_px, 3), 255, np.uint8)] * (per_kind - len(tiles))
+        rows.append(np.concatenate(tiles, axis=1))
+    _write_png(out, np.concatenate(rows, axis=0))
+    return out

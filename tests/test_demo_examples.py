@@ -1,5 +1,6 @@
 """The example scripts run on the golden inputs in tests/assets and produce what they promise."""
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,13 @@ def test_review_example_accepts_tightens_and_rejects_boxes_through_fiftyone(tmp_
         assert abs(abs(shift) - 0.01) < 1e-4
     assert pd.Series(changes["when"]).notna().all()
     assert "synced:" in output
+
+
+def test_train_stage_example_trains_and_evaluates_the_category_classifier(tmp_path):
+    output = run_example("train_stage.py", ROOT / "curate" / "data", tmp_path, "1")
+    model = tmp_path / "model"
+    assert (model / "model.keras").exists() and (model / "MODEL_CARD.md").exists() and (model / "recipe.yaml").exists()
+    metrics = json.loads(next((model / "evaluation").glob("*-test/metrics.json")).read_text())
+    # 9 categories (Bag dropped) x 100 official test images each in the embedded subset.
+    assert metrics["examples"] == 900 and 0 <= metrics["accuracy"] <= 1
+    assert f"accuracy {metrics['accuracy']:.4f}" in output

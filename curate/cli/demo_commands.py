@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from curate.cli.common import console, fail, handle_errors
-from curate.demo import DEMO_RECIPE_PATH, StepOutcome, load_demo_recipe, run_demo
+from curate.demo import DEMO_RECIPE_PATH, StepOutcome, figure_rows, load_demo_recipe, run_demo
 
 _STATUS_STYLE = {"done": "green", "reused": "cyan", "failed": "red", "missing": "red", "blocked": "yellow"}
 
@@ -20,20 +20,6 @@ def _print_step(outcome: StepOutcome) -> None:
     console.print(f"[{style}]{outcome.status:>7}[/]{seconds}  {outcome.title}{note}", highlight=False)
 
 
-def _figure_rows(figures: dict, prefix: str = "") -> list[tuple[str, str]]:
-    """Flatten nested figures into (name, value) rows: {"a": {"b": 1}} -> ("a b", "1")."""
-    rows = []
-    for key, value in figures.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            rows += _figure_rows(value, f"{name} ")
-        elif isinstance(value, dict):
-            rows.append((name, ", ".join(f"{k} {v}" for k, v in value.items())))
-        else:
-            rows.append((name, f"{value:.4f}" if isinstance(value, float) else str(value)))
-    return rows
-
-
 def summary_tables(outcomes: dict[str, StepOutcome], out: Path) -> list[Table]:
     """The step table (status, time) and the results and artifacts tables (same on every run)."""
     steps = Table("step", "status", "seconds", "note", title="curate demo: steps", title_justify="left")
@@ -41,7 +27,7 @@ def summary_tables(outcomes: dict[str, StepOutcome], out: Path) -> list[Table]:
         steps.add_row(o.title, f"[{_STATUS_STYLE[o.status]}]{o.status}[/]", f"{o.seconds:.1f}" if o.status == "done" else "-", o.note)
     results = Table("step", "figure", "value", title="curate demo: results", title_justify="left")
     for o in outcomes.values():
-        for i, (name, value) in enumerate(_figure_rows(o.figures)):
+        for i, (name, value) in enumerate(figure_rows(o.figures)):
             results.add_row(o.name if i == 0 else "", name, value)
     artifacts = Table("artifact", "path", title="curate demo: artifacts", title_justify="left")
     for o in outcomes.values():
