@@ -28,6 +28,7 @@ from curate.models.common import (
     load_training_inputs,
     local_weights_path,
     model_version,
+    predict_in_buckets,
     read_model_info,
     set_precision,
     write_model_dir,
@@ -152,7 +153,7 @@ class CategoryPredictor:
         for key, model in self.models.items():
             rows = np.arange(len(crops)) if key == ALL else np.array([i for i, t in enumerate(object_types) if t == key], dtype=int)
             if len(rows):
-                probs = np.asarray(model.predict(crops[rows], batch_size=64, verbose=0))
+                probs = predict_in_buckets(model, crops[rows])
                 for row, p in zip(rows, probs):
                     out[row] = (self.labels[key], p)
         # An object type with no model of its own (none in training) gets no category.

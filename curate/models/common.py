@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from curate import __version__
@@ -141,6 +142,18 @@ def local_weights_path(weights: str, file: str) -> Path | None:
     if not path.is_file():
         raise CurateError.at(file, f"weights file not found: {weights}", field="model.weights")
     return path
+
+
+def predict_in_buckets(model, x, chunk: int = 64):
+    """model outputs for x, batches padded to a power of two so a model traces a handful of
+    input shapes instead of one per object count (the predictor sees 1, 3, 5... crops)."""
+    outputs = []
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk]
+        size = 1 << max(len(part) - 1, 0).bit_length()
+        padded = part if size == len(part) else np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), part.dtype)])
+        outputs.append(np.asarray(model.predict_on_batch(padded))[: len(part)])
+    return np.concatenate(outputs) if outputs else np.zeros((0,))
 
 
 # ---------------------------------------------------------------------------------------------

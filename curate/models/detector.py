@@ -34,9 +34,9 @@ from curate.models.common import (
     weights_download_error,
     write_model_dir,
 )
-from curate.models.data import carve_validation, detection_arrays, resize_square, split_objects
+from curate.models.data import detection_arrays, resize_square, split_objects
 from curate.models.evaluate import best_f1_threshold, coco_metrics, match_detections
-from curate.models.training import fit
+from curate.models.training import fit, train_val_objects
 from curate.recipes import RecipeModel, recipe_to_yaml
 from curate.taxonomy import OBJECT_TYPES
 
@@ -218,16 +218,9 @@ def train_detector(recipe: DetectorRecipe, recipe_file: str = "recipe") -> Path:
     local_weights_path(recipe.model.weights, recipe_file)
     dataset, taxonomy = load_training_inputs(recipe.dataset, recipe.taxonomy)
     set_precision(recipe.training.mixed_precision)
-    train = split_objects(dataset, recipe.splits.train, "detector training", need_boxes=True)
-    train = train[train["object_type"].isin(OBJECT_TYPES)].reset_index(drop=True)
-    if (dataset.images["split"] == recipe.splits.val).any():
-        val = split_objects(dataset, recipe.splits.val, "detector validation", need_boxes=True)
-        val = val[val["object_type"].isin(OBJECT_TYPES)].reset_index(drop=True)
-        val_source = f"split '{recipe.splits.val}'"
-    else:
-        held = carve_validation(train["image_id"], train["object_type"], recipe.splits.val_fraction, recipe.training.seed)
-        train, val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
-        val_source = f"{recipe.splits.val_fraction:.0%} of split '{recipe.splits.train}'"
+    train, val, val_source = train_val_objects(
+        dataset, recipe.splits, lambda f: f["object_type"].isin(OBJECT_TYPES), "object_type", recipe.training.seed, "detector training", need_boxes=True
+    )
     if train.empty or val.empty:
         raise CurateError.at(dataset.path, "the detector needs boxed objects in both the training and the validation images", field="split")
     size = recipe.model.image_size

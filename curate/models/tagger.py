@@ -30,6 +30,7 @@ from curate.models.common import (
     load_training_inputs,
     local_weights_path,
     model_version,
+    predict_in_buckets,
     read_model_info,
     set_precision,
     write_model_dir,
@@ -200,7 +201,7 @@ class TaggerPredictor:
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         if not len(crops):
             return np.zeros((0, len(self.vocabulary)))
-        return np.asarray(self.model.predict(crops, batch_size=64, verbose=0))
+        return predict_in_buckets(self.model, crops)
 
     def decode(self, probs: np.ndarray, categories: Sequence[str | None]) -> list[dict[str, Any]]:
         return [decode_attributes(p, self.vocabulary, c, self.taxonomy, self.threshold) for p, c in zip(probs, categories)]

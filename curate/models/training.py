@@ -23,19 +23,23 @@ class CropSplits:
     val_source: str
 
 
-def crop_splits(dataset: Dataset, splits: SplitsSection, keep: Callable[[pd.DataFrame], pd.Series], stratum: str, size: int, seed: int, purpose: str) -> CropSplits:
-    """Training and validation crops; validation carved from training when the dataset has no
-    validation split (seeded, stratified on `stratum`, grouped by image)."""
-    train = split_objects(dataset, splits.train, purpose)
+def train_val_objects(dataset: Dataset, splits: SplitsSection, keep: Callable[[pd.DataFrame], pd.Series], stratum: str, seed: int, purpose: str, need_boxes: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Training and validation objects, and where validation came from: the validation split,
+    or, when the dataset has none, a seeded share of training stratified on `stratum` and
+    grouped by image."""
+    train = split_objects(dataset, splits.train, purpose, need_boxes)
     train = train[keep(train)].reset_index(drop=True)
     if (dataset.images["split"] == splits.val).any():
-        val = split_objects(dataset, splits.val, purpose)
-        val = val[keep(val)].reset_index(drop=True)
-        val_source = f"split '{splits.val}'"
-    else:
-        held = carve_validation(train["image_id"], train[stratum].astype(str), splits.val_fraction, seed)
-        train, val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
-        val_source = f"{splits.val_fraction:.0%} of split '{splits.train}' (the dataset has no '{splits.val}' split)"
+        val = split_objects(dataset, splits.val, purpose, need_boxes)
+        return train, val[keep(val)].reset_index(drop=True), f"split '{splits.val}'"
+    held = carve_validation(train["image_id"], train[stratum].astype(str), splits.val_fraction, seed)
+    source = f"{splits.val_fraction:.0%} of split '{splits.train}' (the dataset has no '{splits.val}' split)"
+    return train[~held].reset_index(drop=True), train[held].reset_index(drop=True), source
+
+
+def crop_splits(dataset: Dataset, splits: SplitsSection, keep: Callable[[pd.DataFrame], pd.Series], stratum: str, size: int, seed: int, purpose: str) -> CropSplits:
+    """Training crops (random 5-20 % padding) and validation crops (fixed padding)."""
+    train, val, val_source = train_val_objects(dataset, splits, keep, stratum, seed, purpose)
     return CropSplits(
         train,
         val,
