@@ -185,21 +185,30 @@ def default_review_name(dataset: Dataset) -> str:
 def _fiftyone():
     """Import FiftyOne with usage tracking off, failing fast on an unreachable database."""
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    # checked before the (slow) FiftyOne import, which would otherwise wait 30 s to time out
+    _check_database_uri(os.environ.get("FIFTYONE_DATABASE_URI"))
     import fiftyone as fo
 
-    uri = os.environ.get("FIFTYONE_DATABASE_URI") or fo.config.database_uri
-    if uri:
-        import pymongo
-        from pymongo.errors import PyMongoError
-
-        try:
-            pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000).admin.command("ping")
-        except PyMongoError as exc:
-            raise CurateError(
-                f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
-                "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
-            ) from None
+    if fo.config.database_uri and not os.environ.get("FIFTYONE_DATABASE_URI"):
+        _check_database_uri(fo.config.database_uri)
     return fo
+
+
+def _check_database_uri(uri: str | None) -> None:
+    if not uri:
+        return
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000)
+        client.admin.command("ping")
+        client.close()
+    except PyMongoError as exc:
+        raise CurateError(
+            f"cannot reach the FiftyOne database at FIFTYONE_DATABASE_URI={uri}: {type(exc).__name__}. "
+            "Start that MongoDB server, or unset FIFTYONE_DATABASE_URI to use the bundled mongod."
+        ) from None
 
 
 def _load_fo_dataset(fo, name: str):
@@ -789,8 +798,11 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
 def launch_app(name: str, view: str | None = None, port: int = 5151, remote: bool = False, wait: bool = True):
     """Open the App on 127.0.0.1 for the named dataset (optionally a saved view) and block.
 
-    Ctrl-C closes the session; FiftyOne's server is a child that exits with this process.
+    Ctrl-C (or SIGTERM) closes the session, which stops FiftyOne's App server, so no server
+    process outlives the command.
     """
+    import signal
+
     fo = _fiftyone()
     ds = _load_fo_dataset(fo, name)
     target = ds
@@ -799,24 +811,20 @@ def launch_app(name: str, view: str | None = None, port: int = 5151, remote: boo
             raise CurateError(f"FiftyOne dataset '{name}' has no saved view '{view}'; saved views: {', '.join(ds.list_saved_views())}")
         target = ds.load_saved_view(view)
     session = fo.launch_app(target, port=port, address="127.0.0.1", remote=remote, auto=not remote)
-    if wait:
-        try:
-            session.wait(-1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            _shutdown(session)
-    return session
+    if not wait:
+        return session
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
 
-def _shutdown(session) -> None:
-    """Close the session and stop the App server so no process outlives the command."""
-    import fiftyone.core.session.session as fos_session
-
+    # a shell may start us with SIGINT ignored (background jobs); Ctrl-C must still stop the App
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        session.close()
+        session.wait(-1)
+    except KeyboardInterrupt:
+        pass
     finally:
-        server = getattr(fos_session, "_server_services", {})
-        for service in list(server.values()):
-            service.stop()
-        server.clear()
+        session.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return session
