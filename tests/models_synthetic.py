@@ -48,8 +48,10 @@ def _objects_of(rng: np.random.Generator, index: int) -> list[dict]:
     return out
 
 
-def make_dataset(path: Path, n_images: int = 40, seed: int = 0) -> Path:
-    """Write `n_images` pictures and both tables to `path`; splits cycle train/val/test/gold."""
+def make_dataset(path: Path, n_images: int = 40, seed: int = 0, object_types: tuple[str, ...] | None = None) -> Path:
+    """Write `n_images` pictures and both tables to `path`; splits cycle train/val/test/gold.
+
+    `object_types` keeps only garments of those types (the others are not drawn either)."""
     rng = np.random.default_rng(seed)
     (path / "media").mkdir(parents=True, exist_ok=True)
     images, objects = [], []
@@ -58,6 +60,8 @@ def make_dataset(path: Path, n_images: int = 40, seed: int = 0) -> Path:
         canvas += rng.integers(0, 20, size=canvas.shape, dtype=np.uint8)
         image_id = stable_id("synthetic", i)
         for k, obj in enumerate(_objects_of(rng, i)):
+            if object_types is not None and obj["object_type"] not in object_types:
+                continue
             box = tuple(float(np.clip(v, 0, 1)) for v in obj["box"])
             _draw(canvas, box, obj["colour"], obj["striped"])
             objects.append(dict(object_id=stable_id(image_id, k), image_id=image_id, x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3],

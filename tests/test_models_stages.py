@@ -90,7 +90,8 @@ def test_category_training_evaluates_on_the_test_split(trained):
     ("category", ("accuracy", "top3_accuracy", "macro_f1", "confusion")),
 ])
 def test_evaluate_command_on_gold(trained, stage, keys):
-    result = invoke("evaluate", stage, "--model", str(trained[stage]), "--dataset", str(trained["dataset"]))
+    # The FiftyOne run is covered in tests/review/test_models_fiftyone_run.py (throwaway database).
+    result = invoke("evaluate", stage, "--model", str(trained[stage]), "--dataset", str(trained["dataset"]), "--no-fiftyone")
     assert result.exit_code == 0, result.output
     metrics = json.loads((trained[stage] / "evaluation" / "synthetic-gold" / "metrics.json").read_text())
     for key in keys:
@@ -131,20 +132,21 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
     assert sorted(p.name for p in drawn.iterdir()) == ["0000.png", "0003.png"]
 
 
-def test_category_model_per_object_type_routes_each_crop(trained, tmp_path):
+def test_category_model_per_object_type_routes_each_crop(tmp_path):
     from curate.models.classifier import CategoryPredictor
 
-    doc = {"dataset": str(trained["dataset"]), "output": str(tmp_path / "per-type"),
+    dataset = make_dataset(tmp_path / "two-types", n_images=20, object_types=("upper-body", "footwear"))
+    doc = {"dataset": str(dataset), "output": str(tmp_path / "per-type"),
            "model": {"backbone": "small_cnn", "image_size": 32, "per_object_type": True},
            "training": {**TINY_TRAINING, "steps_per_epoch": 1}, "splits": {"test": "none"}}
     result = invoke("train", "category", str(write_recipe(tmp_path / "r.yaml", doc)))
     assert result.exit_code == 0, result.output
     predictor = CategoryPredictor(tmp_path / "per-type")
-    assert predictor.labels == {"footwear": ["boots", "trainers"], "full-body": ["dresses"], "lower-body": ["skirts", "trousers"], "upper-body": ["sweaters", "t-shirts"]}
+    assert predictor.labels == {"footwear": ["boots", "trainers"], "upper-body": ["sweaters", "t-shirts"]}
     crops = np.zeros((3, 32, 32, 3), dtype=np.uint8)
-    scored = predictor.probabilities(crops, ["footwear", "upper-body", "footwear"])
-    assert [names for names, _ in scored] == [["boots", "trainers"], ["sweaters", "t-shirts"], ["boots", "trainers"]]
-    assert all(abs(p.sum() - 1) < 1e-5 for _, p in scored)
+    scored = predictor.probabilities(crops, ["footwear", "upper-body", "lower-body"])
+    assert [names for names, _ in scored] == [["boots", "trainers"], ["sweaters", "t-shirts"], []]
+    assert all(abs(p.sum() - 1) < 1e-5 for _, p in scored[:2])
 
 
 def test_bad_input_one_clear_line(trained, tmp_path):

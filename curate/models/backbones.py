@@ -143,7 +143,7 @@ def small_cnn(image_size: int):
         if name == "conv1":
             x = layers.MaxPooling2D(name="pool")(x)
     x = layers.Flatten(name="flatten")(x) if x.shape[1] <= 8 else layers.GlobalAveragePooling2D(name="pool_all")(x)
-    x = layers.Dropout(0.3, name="features_dropout")(x)
+    x = layers.Dropout(0.2, name="features_dropout")(x)
     x = layers.Dense(128, activation="relu", name="features")(x)
     return keras.Model(inputs, x, name="small_cnn")
 

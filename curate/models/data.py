@@ -221,7 +221,8 @@ def _array_batches_class() -> type:
 
         class ArrayBatches(keras.utils.PyDataset):
             def __init__(self, x, y, batch_size, shuffle, seed, sample_weight):
-                super().__init__()
+                # Two threads gather the next batches while the accelerator works on this one.
+                super().__init__(workers=2, max_queue_size=8)
                 self.x, self.ys, self.keys = x, *_flatten(y)
                 self.sample_weight = sample_weight
                 self.batch_size, self.shuffle = batch_size, shuffle
