@@ -14,17 +14,17 @@ give the same copy on any executor.
 
 from __future__ import annotations
 
-import functools
+import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 
 from curate.errors import CurateError
-from curate.flatlay import colour_distance, decode_rgb, measure_background
+from curate.flatlay import colour_distance, measure_background
+from curate.imageio import load_image_rgb
 
-Policy = Literal["on-model", "flat-lay", "crop"]
 POLICIES: dict[str, tuple[str, ...]] = {
     "on-model": ("hflip", "vflip", "rotate-set"),
     "flat-lay": ("vflip", "rotate-set"),
@@ -37,15 +37,27 @@ CROP_ZOOM = (0.9, 1.2)
 FILL_STEP = 16
 
 
-def quantised_fill(colour: np.ndarray | None) -> tuple[int, int, int]:
-    if colour is None:
-        return (0, 0, 0)
+def quantised_fill(colour: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(min(255, round(float(c) / FILL_STEP) * FILL_STEP)) for c in colour)  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=64)
+_per_thread = threading.local()
+
+
 def build_pipeline(policy: str, angle: int, fill: tuple[int, int, int]):
-    """The albumentations Compose for a policy with a fixed rotation angle and fill colour."""
+    """The albumentations Compose for a policy with a fixed rotation angle and fill colour.
+
+    Pipelines are cached per thread: each call re-seeds its pipeline, and threads sharing one
+    (Dask workers in one process) would interleave seeds and lose reproducibility.
+    """
+    cache = _per_thread.__dict__.setdefault("pipelines", {})
+    key = (policy, angle, fill)
+    if key not in cache:
+        cache[key] = _compose(policy, angle, fill)
+    return cache[key]
+
+
+def _compose(policy: str, angle: int, fill: tuple[int, int, int]):
     import albumentations as A
 
     if policy not in POLICIES:
@@ -119,7 +131,7 @@ def describe(applied: list[tuple[str, dict]], policy: str, angle: int) -> str:
 def augment_file(task: dict[str, Any]) -> dict[str, Any]:
     """Per-image task: read the parent, write the augmented copy, return boxes and description."""
     try:
-        rgb = decode_rgb(task["path"])
+        rgb = load_image_rgb(task["path"])
     except CurateError as exc:
         return {"error": str(exc)}
     image, boxes, description = augment_image(rgb, np.array(task["boxes"], dtype=np.float64), task["policy"], task["seed"], task["use_mask"])

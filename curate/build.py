@@ -9,7 +9,6 @@ rows make a re-run produce byte-identical tables.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from curate.balance import BalanceRecipe
 from curate.dataset import read_dataset, save_tables, staged_dataset, write_text_atomic
 from curate.dedup import DedupRecipe
 from curate.errors import CurateError
+from curate.importing import read_source
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
 from curate.split import SplitRecipe
@@ -98,10 +98,10 @@ def load_build_recipe(path: str | Path, overrides: list[str] | None = None) -> B
 # ---------------------------------------------------------------------------------------------
 
 
-def import_inputs(recipe: BuildRecipe, stage: Path, executor: Executor) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+def import_inputs(recipe: BuildRecipe, stage: Path, executor: Executor, taxonomy) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Read every input into one pair of tables whose paths resolve against the stage."""
     images, objects, reports = [], [], []
-    for n, item in enumerate(recipe.inputs):
+    for item in recipe.inputs:
         if item.dataset is not None:
             ds = read_dataset(item.dataset)
             steps.carry_files(ds.path, stage)
@@ -109,16 +109,11 @@ def import_inputs(recipe: BuildRecipe, stage: Path, executor: Executor) -> tuple
             objects.append(ds.objects)
             reports.append({"dataset": item.dataset, "images": len(ds.images)})
             continue
-        from curate.importing import import_to_dataset  # the sources' importers; loaded only for source inputs
-
-        scratch = stage / ".imports" / str(n)
-        report = import_to_dataset(item.source, item.path, scratch, on_error=item.on_error, mapping=item.mapping, executor=executor, **item.options)
-        ds = read_dataset(scratch)
-        steps.carry_files(ds.path, stage)
-        images.append(steps.rebase_paths(ds.images, ds.path, stage))
-        objects.append(ds.objects)
-        reports.append({"source": item.source, "path": item.path, **report})
-    shutil.rmtree(stage / ".imports", ignore_errors=True)
+        # Source media (e.g. Fashion-MNIST PNGs) are written into the stage; rows hold their paths.
+        found, found_objects, report = read_source(item.source, item.path, stage, on_error=item.on_error, mapping=item.mapping, executor=executor, taxonomy=taxonomy, **item.options)
+        images.append(found)
+        objects.append(found_objects)
+        reports.append(report["provenance"] | {key: value for key, value in report.items() if key not in ("provenance", "source", "path")})
     return pd.concat(images, ignore_index=True), pd.concat(objects, ignore_index=True), reports
 
 
@@ -148,16 +143,23 @@ def filter_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: FilterRec
     return images, objects, {"dropped_objects": int((~keep).sum()), "dropped_images": before - len(images)}
 
 
+def drop_unreadable(images: pd.DataFrame, objects: pd.DataFrame, unreadable: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Leave images that cannot be decoded out of the built dataset (they are listed in the report)."""
+    bad = {item["image_id"] for item in unreadable}
+    return images[~images["image_id"].isin(bad)].reset_index(drop=True), objects[~objects["image_id"].isin(bad)].reset_index(drop=True), unreadable
+
+
 def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
     """Run every enabled step into a staged copy of `recipe.output`; swap it in on success."""
     taxonomy = load_taxonomy(Path(recipe.taxonomy))
     report: dict[str, Any] = {}
     with staged_dataset(recipe.output) as stage:
-        images, objects, report["import"] = import_inputs(recipe, stage, executor)
+        images, objects, report["import"] = import_inputs(recipe, stage, executor, taxonomy)
         objects = remap_categories(objects, recipe.remap, taxonomy)
         images, objects, report["filter"] = filter_tables(images, objects, recipe.filter)
         if recipe.flat_lay.enabled:
             images, report["flat_lay"] = steps.flat_lay_step(images, stage, executor)
+            images, objects, report["skipped_unreadable"] = drop_unreadable(images, objects, report["flat_lay"]["unreadable"])
         if recipe.autobox.enabled:
             objects, report["autobox"] = steps.autobox_step(images, objects, stage, executor, recipe.autobox.split_pairs)
         if recipe.dedup.enabled:

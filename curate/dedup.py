@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field
 
 from curate.errors import CurateError
-from curate.flatlay import decode_rgb
+from curate.imageio import load_image_rgb
 from curate.imbalance import attribute_table
 from curate.recipes import RecipeModel
 
@@ -46,7 +46,7 @@ def phash_hex(rgb: np.ndarray) -> str:
 def hash_file(path: str) -> dict[str, Any]:
     """Per-image task: sha256 of the bytes, pHash and size, or the reason the file is unreadable."""
     try:
-        rgb = decode_rgb(path)
+        rgb = load_image_rgb(path)
         with open(path, "rb") as handle:
             digest = hashlib.sha256(handle.read()).hexdigest()
     except (CurateError, OSError) as exc:

@@ -57,6 +57,16 @@ class ImbalanceReport:
         }
 
 
+def active_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(instance, label) index pairs of the True cells, in instance order.
+
+    Label matrices are sparse (a few labels per instance), so every measure below works on
+    these pairs: one pass over the matrix, then work proportional to the labels actually set.
+    """
+    y = np.ascontiguousarray(labels, dtype=bool)
+    return np.divmod(np.flatnonzero(y), max(1, y.shape[1]))
+
+
 def ir_per_label(counts: np.ndarray) -> np.ndarray:
     """IR of each label (max count / count); labels that never occur get NaN."""
     counts = np.asarray(counts, dtype=np.float64)
@@ -80,39 +90,53 @@ def cvir(counts: np.ndarray) -> float:
     return float(np.std(ir, ddof=1) / ir.mean())
 
 
-def scumble(labels: np.ndarray) -> float:
-    """SCUMBLE of a boolean label matrix: mean over instances of 1 - geometric/arithmetic mean IR."""
-    y = np.asarray(labels, dtype=bool)
-    if y.size == 0:
+def scumble_from_pairs(rows: np.ndarray, cols: np.ndarray, ir: np.ndarray, n_instances: int) -> float:
+    """Mean over instances of 1 - (geometric mean IR / arithmetic mean IR) of their labels.
+
+    `rows` must be in instance order (as `active_labels` gives them), so each instance's labels
+    are one run and the per-instance sums are a single `reduceat`. Unlabelled instances count 0.
+    """
+    if n_instances == 0 or len(rows) == 0:
         return 0.0
-    ir = ir_per_label(y.sum(axis=0))
-    present = np.isfinite(ir)
-    y = y[:, present]
-    ir = ir[present]
-    weights = y.astype(np.float32)
-    n_active = weights.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        arithmetic = (weights @ ir.astype(np.float32)) / n_active
-        geometric = np.exp((weights @ np.log(ir).astype(np.float32)) / n_active)
-        per_instance = 1.0 - geometric / arithmetic
-    # Instances with no label have no imbalance to mix; float error must not leave 0..1.
-    per_instance = np.clip(np.nan_to_num(per_instance, nan=0.0), 0.0, 1.0)
-    return float(per_instance.mean(dtype=np.float64))
+    starts = np.concatenate(([0], np.flatnonzero(rows[1:] != rows[:-1]) + 1))
+    n_active = np.diff(np.append(starts, len(rows)))
+    with np.errstate(divide="ignore"):
+        log_ir = np.log(ir)  # per label, then gathered: cheaper than a log per (instance, label)
+    arithmetic = np.add.reduceat(ir[cols], starts) / n_active
+    geometric = np.exp(np.add.reduceat(log_ir[cols], starts) / n_active)
+    # Float error must not leave 0..1 (one-label instances give exactly 0 in exact arithmetic).
+    return float(np.clip(1.0 - geometric / arithmetic, 0.0, 1.0).sum() / n_instances)
+
+
+def scumble(labels: np.ndarray) -> float:
+    """SCUMBLE (Charte et al. 2014) of a boolean (instances x labels) matrix."""
+    y = np.asarray(labels, dtype=bool)
+    rows, cols = active_labels(y)
+    ir = ir_per_label(np.bincount(cols, minlength=y.shape[1]))
+    return scumble_from_pairs(rows, cols, ir, len(y))
 
 
 def distinct_labelsets(labels: np.ndarray) -> int:
     packed = np.packbits(np.asarray(labels, dtype=bool), axis=1)
-    return int(len(np.unique(packed, axis=0))) if len(packed) else 0
+    return int(pd.DataFrame(packed).drop_duplicates().shape[0]) if len(packed) else 0
+
+
+def cooccurrence(rows: np.ndarray, cols: np.ndarray, n_instances: int, n_labels: int) -> np.ndarray:
+    """Label x label counts of instances carrying both (the diagonal is each label's count)."""
+    from scipy.sparse import csr_matrix
+
+    y = csr_matrix((np.ones(len(rows), dtype=np.int64), (rows, cols)), shape=(n_instances, n_labels))
+    return (y.T @ y).toarray()
 
 
 def imbalance_report(labels: np.ndarray, names: list[str]) -> ImbalanceReport:
     """Every measure for a boolean (instances x labels) matrix with the given label names."""
     y = np.asarray(labels, dtype=bool)
-    counts = y.sum(axis=0)
+    rows, cols = active_labels(y)
+    counts = np.bincount(cols, minlength=y.shape[1])
     ir = ir_per_label(counts)
     finite = ir[np.isfinite(ir)]
-    cardinality = float(y.sum(dtype=np.int64) / len(y)) if len(y) else 0.0
-    weights = y.astype(np.float32)
+    cardinality = float(len(rows) / len(y)) if len(y) else 0.0
     return ImbalanceReport(
         labels=list(names),
         counts=counts,
@@ -120,12 +144,12 @@ def imbalance_report(labels: np.ndarray, names: list[str]) -> ImbalanceReport:
         mean_ir=float(finite.mean()) if len(finite) else float("nan"),
         max_ir=float(finite.max()) if len(finite) else float("nan"),
         cvir=cvir(counts),
-        scumble=scumble(y),
+        scumble=scumble_from_pairs(rows, cols, ir, len(y)),
         cardinality=cardinality,
         density=cardinality / y.shape[1] if y.shape[1] else 0.0,
         distinct_labelsets=distinct_labelsets(y),
         instances=int(len(y)),
-        cooccurrence=(weights.T @ weights).round().astype(np.int64),
+        cooccurrence=cooccurrence(rows, cols, len(y), y.shape[1]),
     )
 
 

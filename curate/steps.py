@@ -18,6 +18,7 @@ import pandas as pd
 
 from curate import autobox, augment, balance, dedup, flatlay, split
 from curate.dataset import CHANGES_FILE
+from curate.importing import is_url
 from curate.parallel import Executor
 
 # Images per task sent to a worker: each costs milliseconds, so small chunks keep workers evenly busy.
@@ -25,8 +26,8 @@ IMAGE_CHUNK = 8
 
 
 def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
-    """Absolute paths of the images (relative paths are relative to the dataset directory)."""
-    return [p if os.path.isabs(p) else str(root / p) for p in images["path"].astype(str)]
+    """Absolute paths of the images (relative paths are relative to the dataset directory; URLs stay URLs)."""
+    return [p if os.path.isabs(p) or is_url(p) else str(root / p) for p in images["path"].astype(str)]
 
 
 def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
@@ -70,7 +71,7 @@ def rebase_paths(images: pd.DataFrame, old_root: Path, new_root: Path) -> pd.Dat
     paths = []
     for p in images["path"].astype(str):
         inside = not os.path.isabs(p) and p.split("/", 1)[0] == "media"
-        paths.append(p if os.path.isabs(p) or inside else str((old_root / p).resolve()))
+        paths.append(p if os.path.isabs(p) or is_url(p) or inside else str((old_root / p).resolve()))
     return images.assign(path=paths)
 
 
@@ -97,14 +98,18 @@ def flat_lay_step(images: pd.DataFrame, root: Path, executor: Executor, only_mis
     return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
 
 
-def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Box flat-lays without boxes; with `qa`, compare proposals with manual boxes instead."""
+def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Box flat-lays without boxes; with `qa_chart`, compare proposals with manual boxes instead
+    (the tables are left as they are) and draw the IoU histogram there."""
+    qa = qa_chart is not None
     targets = autobox.autobox_targets(images, objects, qa)
     tasks = [(path, split_pairs) for path in image_paths(targets, root)]
     ok, failed = run_tasks(executor, autobox.autobox_file, targets, tasks, "auto-boxing")
     report: dict[str, Any] = {"images": len(targets), "unreadable": failed, "split_pairs": split_pairs}
     if qa:
-        report["qa"] = autobox.iou_summary(autobox.qa_ious(objects, ok))
+        ious = autobox.qa_ious(objects, ok)
+        report["qa"] = autobox.iou_summary(ious)
+        autobox.write_iou_histogram(ious, qa_chart)
         return objects, report
     objects, stats = autobox.apply_proposals(objects, ok)
     report.update(stats)

@@ -1,41 +1,22 @@
 """Seeded synthetic product shots with exact ground truth, for tests, benchmarks and the demo.
 
-Fashion-MNIST items (read straight from the IDX gz files) are upscaled and drawn onto a plain
-canvas at a random position; the ground-truth box is the tight box of the item's pixels.
+Fashion-MNIST items (read straight from the IDX gz files by the Fashion-MNIST source reader)
+are upscaled and drawn onto a plain canvas at a random position; the ground-truth box is the
+tight box of the item's pixels.
 """
 
 from __future__ import annotations
 
-import gzip
-import struct
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+from curate.sources.fashion_mnist import find_folder, read_split
 
 
-def read_idx(path: str | Path, limit: int | None = None) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) into a uint8 array, e.g. (n, 28, 28) images."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        _, dtype_code, ndim = struct.unpack(">HBB", handle.read(4))
-        if dtype_code != 0x08:
-            raise ValueError(f"{path}: only unsigned-byte IDX files are supported, found type 0x{dtype_code:02x}")
-        shape = list(struct.unpack(f">{ndim}I", handle.read(4 * ndim)))
-        if limit is not None:
-            shape[0] = min(shape[0], limit)
-        data = handle.read(int(np.prod(shape)))
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
-def fashion_mnist(split: str = "t10k", limit: int | None = None, root: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(root / f"{split}-images-idx3-ubyte.gz", limit)
-    labels = read_idx(root / f"{split}-labels-idx1-ubyte.gz", limit)
-    return images, labels
+def fashion_mnist(split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first `limit` (28x28 image, label) pairs of a Fashion-MNIST split, from its IDX files."""
+    images, labels = read_split(find_folder(None), split)
+    return images[:limit], labels[:limit]
 
 
 def tight_box_xyxy(mask: np.ndarray) -> tuple[int, int, int, int] | None:

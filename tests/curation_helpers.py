@@ -31,7 +31,7 @@ def write_rgb(path: Path, rgb: np.ndarray) -> None:
 
 def fmnist_items(object_type: str | None, count: int, offset: int = 0) -> list[tuple[np.ndarray, int]]:
     """`count` (item, label) pairs of an object type (or any taxonomy-mapped type) from the test split."""
-    images, labels = fashion_mnist("t10k", limit=5000)
+    images, labels = fashion_mnist("test", limit=5000)
     keep = [i for i, label in enumerate(labels) if int(label) in FMNIST_CATEGORY and (object_type is None or FMNIST_CATEGORY[int(label)][0] == object_type)]
     keep = keep[offset : offset + count]
     assert len(keep) == count

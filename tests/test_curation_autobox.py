@@ -25,10 +25,11 @@ def test_qa_on_fashion_mnist_products_reports_tight_boxes(tmp_path, light):
     assert qa["boxes"] == QA_ITEMS
     assert qa["median"] >= 0.95
     assert qa["share_iou_ge_0.9"] >= 0.95
+    assert (ds / "reports" / "autobox-qa.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def _shoe_pair(rng, gap=30):
-    images, labels = fashion_mnist("t10k", limit=300)
+    images, labels = fashion_mnist("test", limit=300)
     shoe = images[np.flatnonzero(labels == 7)[0]]
     big = cv2.resize(255 - shoe, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
     canvas = np.full((200, 2 * big.shape[1] + gap + 40), 245, np.uint8)

@@ -13,7 +13,7 @@ from curate.augment import augment_image, boxes_to_pixels, object_mask
 from curate.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset
-from curate.flatlay import decode_rgb
+from curate.imageio import load_image_rgb
 from curate.synthetic import tight_box_xyxy
 from curation_helpers import fmnist_items, synthetic_dataset
 
@@ -54,7 +54,7 @@ def test_augmented_rows_keep_parent_live_in_train_and_boxes_stay_inside(balanced
     assert (boxes["x_min"] < boxes["x_max"]).all() and (boxes["y_min"] < boxes["y_max"]).all()
     for row in augmented.itertuples():
         assert row.path.startswith("media/augmented/")
-        assert decode_rgb(after.path / row.path).shape[:2] == (row.height, row.width)
+        assert load_image_rgb(after.path / row.path).shape[:2] == (row.height, row.width)
 
 
 def _rotate_like_the_policy(mask: np.ndarray, description: str) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_flat_lay_boxes_within_two_pixels_of_the_rotated_mask(balanced):
     augmented = after.images[after.images["parent_image_id"].notna()]
     parents = before.images.set_index("image_id")
     for row in augmented.itertuples():
-        parent_rgb = decode_rgb(parents.loc[row.parent_image_id, "path"])
+        parent_rgb = load_image_rgb(parents.loc[row.parent_image_id, "path"])
         parent_box = before.objects.loc[before.objects["image_id"] == row.parent_image_id, ["x_min", "y_min", "x_max", "y_max"]].to_numpy()
         mask = object_mask(parent_rgb, boxes_to_pixels(parent_box, parent_rgb.shape[1], parent_rgb.shape[0]))
         expected = tight_box_xyxy(_rotate_like_the_policy(mask, row.augmentation) > 0)
@@ -146,3 +146,20 @@ def test_cooccurrence_aware_undersampling_stops_at_the_limit_and_skips_cooccurri
 def test_only_the_augment_module_imports_albumentations():
     code = "import sys, curate.balance, curate.steps, curate.build, curate.autobox, curate.dedup, curate.split, curate.imbalance, curate.cli.curation_commands; print('albumentations' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_augmentation_is_reproducible_when_threads_share_a_process():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rgb = np.full((64, 96, 3), 240, np.uint8)
+    cv2.circle(rgb, (40, 30), 12, (30, 60, 90), -1)
+    box = np.array([[28 / 96, 18 / 64, 53 / 96, 43 / 64]])
+
+    def run(seed):
+        image, boxes, description = augment_image(rgb, box, "on-model", seed)
+        return description, boxes, image.tobytes()
+
+    serial = [run(seed) for seed in range(48)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(run, range(48)))
+    assert threaded == serial

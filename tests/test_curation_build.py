@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -54,14 +55,15 @@ def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source
     first = [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")]
     ds = read_dataset(out)
     report = json.loads((out / "reports" / "build.json").read_text())
-    assert [step for step in report] == ["import", "filter", "flat_lay", "autobox", "dedup", "split", "balance"]
+    assert [step for step in report] == ["import", "filter", "flat_lay", "skipped_unreadable", "autobox", "dedup", "split", "balance"]
     assert report["flat_lay"]["unreadable"][0]["image_id"] == "broken"
     assert report["dedup"]["exact_groups"] == 1 and len(report["dedup"]["dropped_images"]) == 1
-    originals = ds.images[ds.images["parent_image_id"].isna()].set_index("image_id")
-    assert len(originals) == 25  # 24 products + the corrupt file; one of the duplicate pair dropped
-    assert originals["flat_lay"].drop("broken").astype(bool).all() and originals["flat_lay"].isna()["broken"]
-    real = ds.objects[ds.objects["image_id"] != "broken"]
-    assert real["x_min"].notna().all() and real.loc[~real["image_id"].isin(ds.images.loc[ds.images["parent_image_id"].notna(), "image_id"]), "box_origin"].eq("canny").all()
+    assert [item["image_id"] for item in report["skipped_unreadable"]] == ["broken"]
+    originals = ds.images[ds.images["parent_image_id"].isna()]
+    assert len(originals) == 24  # the corrupt file left out, one of the duplicate pair dropped
+    assert originals["flat_lay"].astype(bool).all()
+    assert ds.objects["x_min"].notna().all()
+    assert ds.objects.loc[ds.objects["image_id"].isin(originals["image_id"]), "box_origin"].eq("canny").all()
     assert ds.images.groupby("product_id")["split"].nunique().max() == 1
     assert ds.images.loc[ds.images["parent_image_id"].notna(), "split"].eq("train").all()
     assert ds.meta["recipe"]["balance"]["target"] == "majority"  # defaults resolved into dataset.yaml
@@ -70,7 +72,10 @@ def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source
     assert "comparison" in json.loads((out / "reports" / "imbalance.json").read_text())
     assert list((out / "reports").glob("imbalance-*.png"))
 
-    again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "local", "--workers", "2"])
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
+        again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "dask", "--scheduler", cluster.scheduler_address])
     assert again.exit_code == 0, again.output
     assert [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")] == first
 
@@ -117,3 +122,40 @@ def test_remap_to_unknown_category_is_an_error_naming_it(tmp_path, source):
     with pytest.raises(CurateError, match="teeshirts"):
         run_build(recipe, make_executor("serial"))
     assert not (tmp_path / "out").exists()
+
+
+def test_build_from_real_source_formats_catalogue_and_voc(tmp_path):
+    assets = Path(__file__).parent / "assets"
+    recipe = {
+        "name": "shop",
+        "output": str(tmp_path / "out"),
+        "inputs": [{"source": "catalogue", "path": str(assets / "catalogue" / "products.csv")}, {"source": "voc", "path": str(assets / "voc")}],
+        "dedup": {"policy": "report"},  # the fixture photos are one placeholder picture: all near duplicates
+        "balance": {"by": "object_type"},
+        "report": {"charts": False},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "recipe.yaml"), "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "p008.jpg" in result.output  # the catalogue's remote image cannot be read here
+    ds = read_dataset(tmp_path / "out")
+    assert [s["source"] for s in ds.meta["sources"]] == ["catalogue", "voc"]
+    assert all(len(s["content_sha256"]) == 64 for s in ds.meta["sources"])
+    originals = ds.images[ds.images["parent_image_id"].isna()]
+    assert originals["source"].value_counts().to_dict() == {"catalogue": 5, "voc": 2}  # the unreadable one is left out
+    report = json.loads((tmp_path / "out" / "reports" / "build.json").read_text())
+    assert [item["image_id"] for item in report["skipped_unreadable"]] == [report["flat_lay"]["unreadable"][0]["image_id"]]
+    objects = ds.objects.merge(ds.images[["image_id", "source", "parent_image_id"]], on="image_id")
+    catalogue = objects[(objects["source"] == "catalogue") & objects["parent_image_id"].isna()]
+    assert catalogue["box_origin"].value_counts().to_dict() == {"canny": 5}  # whole-image labels boxed by Canny
+    voc = objects[(objects["source"] == "voc") & objects["parent_image_id"].isna()]
+    assert voc["x_min"].notna().all() and "canny" not in set(voc["box_origin"])
+    assert report["dedup"]["near_groups"] + report["dedup"]["exact_groups"] >= 1
+    before = report["balance"]["counts_before"]
+    assert report["balance"]["ir_after"] <= max(before.values()) / min(before.values())
+
+
+def test_example_recipe_in_the_repository_is_valid():
+    recipe = load_build_recipe(Path(__file__).parents[1] / "recipes" / "build-example.yaml")
+    assert [item.source for item in recipe.inputs] == ["catalogue", "voc"]
+    assert recipe.balance.by == "object_type x image_type" and recipe.dedup.policy == "report"

@@ -59,7 +59,7 @@ def _print_unreadable(report: dict) -> None:
 def autobox_command(
     dataset: Path = DatasetArg,
     split_pairs: bool = typer.Option(False, "--split-pairs/--one-box", help="A pair of shoes gives two boxes, or one box around both."),
-    qa: bool = typer.Option(False, "--qa", help="Compare proposals with the existing manual boxes and report the IoU distribution; changes nothing."),
+    qa: bool = typer.Option(False, "--qa", help="Compare proposals with the existing manual boxes and report the IoU distribution (JSON + PNG); changes no table."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: all cores)."),
@@ -71,7 +71,7 @@ def autobox_command(
     ds = read_dataset(dataset)
     if qa:
         with _executor(executor, scheduler, workers) as run:
-            _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa=True)
+            _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa_chart=ds.reports_dir / "autobox-qa.png")
         write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
         summary = report["qa"]
         _print_unreadable(report)
@@ -83,6 +83,7 @@ def autobox_command(
             f"p05 {summary['p05']:.3f}, IoU>=0.9 {summary['share_iou_ge_0.9']:.1%}, IoU>=0.5 {summary['share_iou_ge_0.5']:.1%}"
         )
         console.print("histogram (0-0.1 ... 0.9-1.0): " + " ".join(map(str, summary["histogram"])))
+        console.print(f"written to {ds.reports_dir}/autobox-qa.json and autobox-qa.png")
         return
 
     def work(stage: Path):
@@ -231,9 +232,8 @@ def build_command(
     recipe = load_build_recipe(recipe_path, overrides)
     with _executor(executor, scheduler, workers) as run:
         report = run_build(recipe, run)
-    for step in report.values():
-        if isinstance(step, dict):
-            _print_unreadable(step)
+    unreadable = {(item["image_id"], item["error"]) for step in report.values() if isinstance(step, dict) for item in step.get("unreadable", [])}
+    _print_unreadable({"unreadable": [{"image_id": i, "error": e} for i, e in sorted(unreadable)]})
     ds = read_dataset(recipe.output)
     console.print(f"built {recipe.output}: {len(ds.images)} images, {len(ds.objects)} objects; reports in {ds.reports_dir}")
 
