@@ -426,15 +426,7 @@ def send_dataset(
         changed = [i for i in changed if i not in edited]
     by_id = images.set_index("image_id", drop=False)
     if changed:
-        view = ds.select([sample_id[i] for i in changed])
-        for sample in track(view.iter_samples(autosave=True, batch_size=500), "Updating samples", total=len(changed)):
-            fresh, extra = _build_sample(fo, dataset, by_id.loc[sample.image_id].to_dict(), rows.get(sample.image_id, []),
-                                         [t for t in sample.tags if t not in ORIGIN_TAGS])
-            for field_name, value in fresh.iter_fields():
-                if field_name not in ("id", "filepath", "created_at", "last_modified_at"):
-                    sample[field_name] = value
-            sample.filepath = fresh.filepath
-            report.unmirrored_whole_image += extra
+        report.unmirrored_whole_image += _overwrite_samples(fo, ds, dataset, by_id, rows, {sample_id[i]: i for i in changed}, drop_tags=ORIGIN_TAGS)
         report.updated = len(changed)
     if gone:
         ds.delete_samples([sample_id[i] for i in gone])
@@ -448,7 +440,8 @@ def send_dataset(
         ds.add_samples(samples)
         _declare_sample_fields(fo, ds, images)
         report.added = len(samples)
-    if gone or new or changed:
+    wanted = set(view_names(images))
+    if not wanted <= set(ds.list_saved_views()) or ds.info.get("sagemaker_threshold") != sagemaker_threshold:
         save_views(ds, images, sagemaker_threshold)
     return report
 
@@ -483,7 +476,17 @@ def save_views(ds, images: pd.DataFrame, sagemaker_threshold: float = DEFAULT_SA
         views["leakage"] = base.match(F(LEAKAGE_COLUMN) == True)  # noqa: E712
     for view_name, view in views.items():
         ds.save_view(view_name, view, overwrite=True)
+    ds.info["sagemaker_threshold"] = sagemaker_threshold
+    ds.save()
     return list(views)
+
+
+def view_names(images: pd.DataFrame) -> list[str]:
+    """The saved views `save_views` creates for a dataset with these image columns."""
+    names = ["auto-boxed to review", "sagemaker low confidence", "taxonomy violations", "augmented", *(f"split {s}" for s in SPLITS)]
+    names += ["near-duplicates"] if DUPLICATE_COLUMN in images.columns else []
+    names += ["leakage"] if LEAKAGE_COLUMN in images.columns else []
+    return names
 
 
 def add_predictions(dataset_path_or_name: str | Path, predictions: pd.DataFrame, eval_key: str = "eval", iou: float = 0.5) -> dict[str, float]:
@@ -662,10 +665,6 @@ class SyncReport:
     stale: int = 0
     changes: int = 0
 
-    @property
-    def changed_anything(self) -> bool:
-        return self.changes > 0
-
 
 def _format(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -781,14 +780,28 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
     images, prepared, _ = _prepared(refreshed, tax)
     rows = _rows_by_image(prepared)
     by_id = images.set_index("image_id", drop=False)
-    view = ds.select([state.sample_ids[i] for i in touched_images])
-    for sample in view.iter_samples(autosave=True):
-        keep = [t for t in sample.tags if t not in ORIGIN_TAGS + (ACCEPT, REJECT)]
-        fresh, _ = _build_sample(fo, refreshed, by_id.loc[sample.image_id].to_dict(), rows.get(sample.image_id, []), keep)
-        for field_name, value in fresh.iter_fields():
-            if field_name not in ("id", "filepath", "created_at", "last_modified_at"):
-                sample[field_name] = value
+    _overwrite_samples(fo, ds, refreshed, by_id, rows, {state.sample_ids[i]: i for i in touched_images}, drop_tags=ORIGIN_TAGS + (ACCEPT, REJECT))
     return report
+
+
+def _overwrite_samples(fo, ds, dataset: Dataset, images_by_id: pd.DataFrame, rows: dict[str, list[dict]],
+                       image_of_sample: dict[str, str], drop_tags: tuple[str, ...]) -> int:
+    """Rebuild the given samples from the tables and write them field by field in bulk.
+
+    Bulk `set_values` skips loading the old samples, which is most of the cost of an update.
+    Tags other than `drop_tags` (a curator's own) are kept. Returns the unmirrored label count.
+    """
+    view = ds.select(list(image_of_sample))
+    old_tags = dict(zip(*view.values(["id", "tags"])))
+    fresh, unmirrored = {}, 0
+    for sid, image_id in track(image_of_sample.items(), "Updating samples", total=len(image_of_sample)):
+        keep = [t for t in old_tags.get(sid) or [] if t not in drop_tags]
+        fresh[sid], extra = _build_sample(fo, dataset, images_by_id.loc[image_id].to_dict(), rows.get(image_id, []), keep)
+        unmirrored += extra
+    names = {name for sample in fresh.values() for name in sample.field_names} - {"id", "created_at", "last_modified_at"}
+    for name in sorted(names):
+        view.set_values(name, {sid: sample[name] for sid, sample in fresh.items()}, key_field="id")
+    return unmirrored
 
 
 # ---------------------------------------------------------------------------------------------
