@@ -8,6 +8,7 @@ from curate import __version__
 from curate.cli import (
     curation_commands,
     dataset_commands,
+    demo_commands,
     intel_commands,
     model_commands,
     review_commands,
@@ -26,10 +27,11 @@ app = typer.Typer(
 app.add_typer(taxonomy_commands.app, name="taxonomy")
 app.add_typer(review_commands.app, name="review")
 dataset_commands.register(app)
-curation_commands.register(app)
-intel_commands.register(app)
-model_commands.register(app)
 source_commands.register(app)
+curation_commands.register(app)
+model_commands.register(app)
+intel_commands.register(app)
+demo_commands.register(app)
 
 
 @app.command()

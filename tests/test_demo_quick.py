@@ -1,0 +1,105 @@
+"""`curate demo --quick` end to end, twice: the second run reuses every step and prints the same tables.
+
+It runs as the command a user types, in a subprocess whose FiftyOne database is a throwaway
+mongod in a temporary folder under a unique name (the bundled mongod stops with its last client).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from curate import demo
+from curate.dataset import read_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_quick_demo(out: Path, database: Path, name: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FIFTYONE_DATABASE_DIR": str(database),
+        "FIFTYONE_DATABASE_NAME": name,
+        "FIFTYONE_DO_NOT_TRACK": "true",
+        "COLUMNS": "200",
+    }
+    env.pop("FIFTYONE_DATABASE_URI", None)
+    command = [sys.executable, "-c", "from curate.cli.main import main; main()", "demo", "--quick", "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    out, database, name = root / "quick", root / "fiftyone-db", f"curate_demo_test_{uuid.uuid4().hex[:12]}"
+    first = run_quick_demo(out, database, name)
+    summary_first = (out / demo.SUMMARY_FILE).read_text()
+    second = run_quick_demo(out, database, name)
+    yield out, first, second, summary_first
+    shutil.rmtree(database, ignore_errors=True)
+
+
+def expected_status() -> dict[str, str]:
+    """ok for every step whose toolkit functions are installed, else missing/blocked."""
+    status: dict[str, str] = {}
+    for step in demo.DEMO_STEPS:
+        if any(status[name] != "ok" for name in step.after):
+            status[step.name] = "blocked"
+        elif step.run is None or demo.missing_needs(step.needs):
+            status[step.name] = "missing"
+        else:
+            status[step.name] = "ok"
+    return status
+
+
+def test_every_installed_step_runs_and_missing_ones_are_reported(quick_runs):
+    out, first, _, _ = quick_runs
+    summary = json.loads((out / demo.SUMMARY_FILE).read_text())
+    assert {name: s["status"] for name, s in summary["steps"].items()} == expected_status()
+    complete = all(s == "ok" for s in expected_status().values())
+    assert first.returncode == (0 if complete else 1), first.stdout + first.stderr
+    if complete:
+        assert "curate review" in first.stdout
+    else:
+        assert "the demo is incomplete" in first.stderr
+
+
+def test_figures_come_from_the_real_steps(quick_runs):
+    out, *_ = quick_runs
+    figures = json.loads((out / demo.SUMMARY_FILE).read_text())["figures"]
+    recipe = demo.load_demo_recipe(quick=True)
+    per_class = recipe.data.train_per_class + recipe.data.test_per_class
+    assert figures["import"]["dropped"] == {"Bag (accessory)": per_class}
+    assert figures["import"]["garments_mapped"] == 9 * per_class
+    assert figures["render"]["flat_lays"] == sum(recipe.scenes.flat_lays.values())
+    assert figures["render"]["outfits"] == sum(recipe.scenes.outfits.values())
+    assert figures["autobox"]["iou_median"] >= 0.9
+    before = figures["report_before"]["object types"]
+    assert before["MeanIR"] > 1.0
+
+
+def test_gold_holds_exactly_the_scenes_made_from_official_test_items(quick_runs):
+    out, *_ = quick_runs
+    images = read_dataset(out / "datasets" / "split").images
+    assert ((images["split"] == "gold") == (images["official_split"] == "test")).all()
+    balanced = read_dataset(out / "datasets" / "balanced").images
+    augmented = balanced[balanced["parent_image_id"].notna()]
+    assert len(augmented) and (augmented["split"] == "train").all()
+
+
+def test_second_run_reuses_every_step_and_prints_the_same_tables(quick_runs):
+    out, first, second, summary_first = quick_runs
+    assert (out / demo.SUMMARY_FILE).read_text() == summary_first
+    assert second.returncode == first.returncode
+    ran = [name for name, status in expected_status().items() if status == "ok"]
+    step_lines = second.stdout[: second.stdout.index("curate demo: steps")].splitlines()
+    assert sum(line.strip().startswith("reused") for line in step_lines) == len(ran)
+    assert not any(line.strip().startswith("done") for line in step_lines)
+    results = lambda text: text[text.index("curate demo: results"):]
+    assert results(second.stdout) == results(first.stdout)
