@@ -157,7 +157,7 @@ def raw_detections(model, images: np.ndarray, batch_size: int = 8) -> list[pd.Da
         # Every batch has the same shape: a smaller last batch would make Keras retrace the
         # predict function with an unknown batch size, which KerasHub's NMS layer cannot take.
         padded = np.concatenate([part, np.zeros((batch_size - len(part), *part.shape[1:]), np.float32)])
-        pred = {k: np.asarray(v)[: len(part)] for k, v in model.predict_on_batch(padded).items()}
+        pred = {k: np.asarray(v)[: len(part)] for k, v in model.predict(padded, batch_size=batch_size, verbose=0).items()}
         for boxes, scores, labels, n in zip(pred["boxes"], pred["confidence"], pred["labels"], pred["num_detections"]):
             n = int(n)
             rel = np.clip(np.asarray(boxes[:n], dtype=np.float64) / size, 0.0, 1.0)
