@@ -139,7 +139,9 @@ def _to_arrow(frame: pd.DataFrame, schema: pa.Schema, file: str) -> pa.Table:
     frame = _conform(frame, schema)
     fields = list(schema)
     for name in frame.columns[len(schema.names):]:
-        fields.append(pa.field(name, pa.Array.from_pandas(frame[name]).type))
+        inferred = pa.Array.from_pandas(frame[name]).type
+        # pandas 3 string columns infer as large_string: store one type whatever the input dtype
+        fields.append(pa.field(name, pa.string() if inferred == pa.large_string() else inferred))
     try:
         return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

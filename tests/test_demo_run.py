@@ -159,15 +159,3 @@ def test_a_read_dataset_saves_back_with_taxonomy_checks(tmp_path):
     ds = read_dataset(tmp_path / "a")
     save_tables(tmp_path / "b", ds.images, ds.objects, {"name": "a"}, load_taxonomy())
     assert pq.read_table(tmp_path / "a" / "objects.parquet").equals(pq.read_table(tmp_path / "b" / "objects.parquet"))
-
-
-def test_demo_modules_keep_heavy_dependencies_out():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, curate.demo, curate.demo_scenes, curate.scenes, curate.fashion_mnist, curate.cli.demo_commands;"
-        "print(','.join(m for m in ('tensorflow', 'fiftyone', 'keras', 'albumentations', 'torch') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
