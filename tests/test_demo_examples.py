@@ -17,6 +17,8 @@ ASSETS = ROOT / "tests" / "assets"
 
 def run_example(name: str, *args: Path, env: dict | None = None) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    # an example starts its own throwaway mongod, not the one an earlier test published
+    env.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
     done = subprocess.run([sys.executable, str(ROOT / "examples" / name), *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -29,7 +29,10 @@ def run_quick_demo(out: Path, database: Path, name: str) -> subprocess.Completed
         "FIFTYONE_DO_NOT_TRACK": "true",
         "COLUMNS": "200",
     }
-    env.pop("FIFTYONE_DATABASE_URI", None)
+    # A mongod started earlier in this test session publishes its port to child processes; the
+    # demo must start its own in `database` instead of sharing (and then stopping) that one.
+    for inherited in ("FIFTYONE_DATABASE_URI", "FIFTYONE_PRIVATE_DATABASE_PORT"):
+        env.pop(inherited, None)
     command = [sys.executable, "-c", "from curate.cli.main import main; main()", "demo", "--quick", "--out", str(out)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
