@@ -271,7 +271,7 @@ def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
-def _write_parquet_atomic(table: pa.Table, target: Path) -> None:
+def write_parquet_atomic(table: pa.Table, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     try:
@@ -339,8 +339,8 @@ def save_tables(
         meta["taxonomy"] = taxonomy.identity()
     meta["counts"] = counts(images, objects)
     meta.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
-    _write_parquet_atomic(images_table, path / IMAGES_FILE)
-    _write_parquet_atomic(objects_table, path / OBJECTS_FILE)
+    write_parquet_atomic(images_table, path / IMAGES_FILE)
+    write_parquet_atomic(objects_table, path / OBJECTS_FILE)
     write_text_atomic(path / META_FILE, yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
 
 
@@ -353,7 +353,7 @@ def append_changes(path: str | Path, changes: pd.DataFrame) -> None:
     path = Path(path)
     old = Dataset(path, empty_table(IMAGES_SCHEMA), empty_table(OBJECTS_SCHEMA)).changes()
     merged = pd.concat([old, changes[list(CHANGES_SCHEMA.names)]], ignore_index=True) if len(old) else changes
-    _write_parquet_atomic(pa.Table.from_pandas(merged[list(CHANGES_SCHEMA.names)], schema=CHANGES_SCHEMA, preserve_index=False), path / CHANGES_FILE)
+    write_parquet_atomic(pa.Table.from_pandas(merged[list(CHANGES_SCHEMA.names)], schema=CHANGES_SCHEMA, preserve_index=False), path / CHANGES_FILE)
 
 
 @contextmanager

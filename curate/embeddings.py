@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dataset import BOX_COLUMNS, Dataset
+from curate.dataset import BOX_COLUMNS, Dataset, write_parquet_atomic
 from curate.errors import CurateError
 
 EMBEDDINGS_DIR = "embeddings"
@@ -116,14 +114,7 @@ def write_embeddings(dataset_path: Path, store: EmbeddingStore) -> Path:
             "probabilities": pa.FixedSizeListArray.from_arrays(pa.array(store.probabilities[order].ravel(), pa.float32()), classes),
         }
     ).replace_schema_metadata({_META_KEY: json.dumps({**store.model, "dim": dim}).encode()})
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_parquet_atomic(table, target)
     return target
 
 
