@@ -41,12 +41,20 @@ def cache_dir() -> Path:
     return Path(base) / "curate" / "fashion-mnist"
 
 
+def idx_file(folder: Path, name: str) -> Path | None:
+    """The official file `name` in `folder`, gzipped or not; None when neither is there."""
+    for candidate in (folder / name, folder / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_idx_files(folder: Path) -> list[str]:
+    return [name.removesuffix(".gz") for names in IDX_FILES.values() for name in names if idx_file(folder, name) is None]
+
+
 def has_idx_files(folder: Path) -> bool:
-    return all(
-        (folder / name).exists() or (folder / name.removesuffix(".gz")).exists()
-        for names in IDX_FILES.values()
-        for name in names
-    )
+    return not missing_idx_files(folder)
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,11 @@ def locate_fashion_mnist(prefer: str = "auto") -> FashionMnistLocation:
     return FashionMnistLocation(EMBEDDED_DIR, "embedded")
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (gzipped or not) into an array of its declared type and shape."""
+def read_idx(path: Path, ndim: int | None = None) -> np.ndarray:
+    """Read one IDX file (gzipped or not) into an array of its declared type and shape.
+
+    With `ndim`, a file declaring another number of dimensions (the last magic byte) is refused.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
@@ -85,9 +96,12 @@ def read_idx(path: Path) -> np.ndarray:
         raise CurateError.at(path, f"cannot read the IDX file: {exc}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise CurateError.at(path, "not an IDX file: expected the magic bytes 00 00 <type> <ndim>")
-    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = data[4 + 4 * ndim :]
+    dtype, declared = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+    if ndim is not None and declared != ndim:
+        magic = struct.unpack(">I", data[:4])[0]
+        raise CurateError.at(path, f"IDX magic number {magic:#010x} declares {declared} dimensions, expected {ndim}", field="magic")
+    shape = struct.unpack(f">{declared}I", data[4 : 4 + 4 * declared])
+    body = data[4 + 4 * declared :]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(body) != expected:
         raise CurateError.at(path, f"IDX body has {len(body)} bytes, its header {shape} needs {expected}")
@@ -106,18 +120,13 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _idx_path(folder: Path, name: str) -> Path:
-    plain = folder / name.removesuffix(".gz")
-    return folder / name if (folder / name).exists() or not plain.exists() else plain
-
-
 def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) uint8 and labels (N,) of one official split from an IDX folder."""
     images_name, labels_name = IDX_FILES[split]
-    images = read_idx(_idx_path(folder, images_name))
-    labels = read_idx(_idx_path(folder, labels_name))
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise CurateError.at(folder, f"{split}: {len(images)} images with shape {images.shape[1:]} but {len(labels)} labels")
+    images = read_idx(idx_file(folder, images_name) or folder / images_name, ndim=3)
+    labels = read_idx(idx_file(folder, labels_name) or folder / labels_name, ndim=1)
+    if len(images) != len(labels):
+        raise CurateError.at(folder, f"{split}: {len(images)} images but {len(labels)} labels")
     return images, labels
 
 

@@ -1,6 +1,6 @@
 """Seeded synthetic product shots with exact ground truth, for tests, benchmarks and the demo.
 
-Fashion-MNIST items (read straight from the IDX gz files by the Fashion-MNIST source reader)
+Fashion-MNIST items (read straight from the official IDX files)
 are upscaled and drawn onto a plain canvas at a random position; the ground-truth box is the
 tight box of the item's pixels.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from curate.sources.fashion_mnist import find_folder, read_split
+from curate.fashion_mnist import read_split
+from curate.sources.fashion_mnist import find_folder
 
 
 def fashion_mnist(split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

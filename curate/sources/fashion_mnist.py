@@ -6,88 +6,33 @@ the user cache that `curate fetch fashion-mnist` fills.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import struct
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from curate.errors import CurateError
+from curate.fashion_mnist import DEBIAN_DIR, IDX_FILES, cache_dir, idx_file, missing_idx_files, read_split
 from curate.parallel import Executor, SerialExecutor
 from curate.sources.common import SourceRead
 
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-SPLIT_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 MEDIA_SUBDIR = "media/fashion-mnist"
-_IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "curate" / "fashion-mnist"
-
-
-def default_dirs() -> list[Path]:
-    return [DEBIAN_DIR, cache_dir()]
-
-
-def idx_path(folder: Path, stem: str) -> Path | None:
-    for name in (f"{stem}.gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    return None
 
 
 def find_folder(path: str | Path | None) -> Path:
     """The folder holding all four IDX files: `path`, or the first default that has them."""
-    candidates = [Path(path)] if path else default_dirs()
-    stems = [stem for pair in SPLIT_FILES.values() for stem in pair]
+    candidates = [Path(path)] if path else [DEBIAN_DIR, cache_dir()]
     for folder in candidates:
-        if all(idx_path(folder, stem) for stem in stems):
+        if not missing_idx_files(folder):
             return folder
     if path:
-        missing = [s for s in stems if not idx_path(Path(path), s)]
-        raise CurateError.at(path, f"missing Fashion-MNIST files: {', '.join(missing)} (.gz or not)")
+        raise CurateError.at(path, f"missing Fashion-MNIST files: {', '.join(missing_idx_files(Path(path)))} (.gz or not)")
     raise CurateError(
         f"Fashion-MNIST not found in {' or '.join(map(str, candidates))}: install the Debian package "
         "dataset-fashion-mnist, run `curate fetch fashion-mnist`, or give the folder as PATH"
     )
-
-
-def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """An IDX array (uint8); the header's magic number and dimensions are checked."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as exc:
-        raise CurateError.at(path, f"cannot read IDX file: {exc}") from None
-    if len(data) < 8:
-        raise CurateError.at(path, "IDX file too short for its header")
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic != expected_magic:
-        raise CurateError.at(path, f"IDX magic number {magic:#010x}, expected {expected_magic:#010x}", field="magic")
-    ndim = magic & 0xFF
-    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise CurateError.at(path, f"IDX header says {'x'.join(map(str, dims))} values, file holds {body.size}")
-    return body.reshape(dims)
-
-
-def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images_stem, labels_stem = SPLIT_FILES[split]
-    images = read_idx(idx_path(folder, images_stem), _IDX_IMAGES)
-    labels = read_idx(idx_path(folder, labels_stem), _IDX_LABELS)
-    if len(images) != len(labels):
-        raise CurateError.at(folder, f"{split}: {len(images)} images but {len(labels)} labels")
-    return images, labels
 
 
 def write_png(item: tuple[str, bytes]) -> str:
@@ -113,11 +58,11 @@ def read_fashion_mnist(
     folder = find_folder(path)
     executor = executor or SerialExecutor()
     result = SourceRead(sizes_known=True)
-    for split in SPLIT_FILES:
+    for split, names in IDX_FILES.items():
         images, labels = read_split(folder, split)
         unknown = sorted(set(np.unique(labels).tolist()) - set(label_names))
         if unknown:
-            raise CurateError.at(folder / SPLIT_FILES[split][1], f"unknown label ids {unknown}", field="label")
+            raise CurateError.at(idx_file(folder, names[1]), f"unknown label ids {unknown}", field="label")
         media = dataset_dir / MEDIA_SUBDIR / split
         media.mkdir(parents=True, exist_ok=True)
         relative = [f"{MEDIA_SUBDIR}/{split}/{i:05d}.png" for i in range(len(images))]
@@ -131,7 +76,7 @@ def read_fashion_mnist(
                     "objects": [{"source_label": label_names[int(labels[i])]}],
                 }
             )
-        result.files += [str(idx_path(folder, stem)) for stem in SPLIT_FILES[split]]
+        result.files += [str(idx_file(folder, name)) for name in names]
     return result
 
 
@@ -187,6 +132,6 @@ def fetch_fashion_mnist(
             break
         else:
             raise CurateError(f"cannot download Fashion-MNIST {name} (offline, or the mirrors changed): " + "; ".join(errors))
-    for split in SPLIT_FILES:
+    for split in IDX_FILES:
         read_split(dest, split)
     return dest
