@@ -2,8 +2,9 @@
 
 One model over every category (the source document's final choice, which also copes with
 objects the detector put under the wrong type) or one model per object type. Any registered
-backbone (EfficientNet B0-B4 and the other keras.applications networks, or `small_cnn`), the
-top N backbone layers fine-tuned, dropout, Adam, early stopping that restores the best weights.
+backbone (EfficientNet B0-B4 and the other keras.applications networks, or the compact
+`small_cnn` and `small_vgg`), the top N backbone layers fine-tuned, dropout, Adam, early
+stopping that restores the best weights.
 """
 
 from __future__ import annotations
@@ -13,49 +14,32 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from curate.dataset import staged_dataset
-from curate.models.backbones import backbone_spec, build_image_model, image_size_for
 from curate.models.common import (
-    AugmentationSection,
+    CropModelSection,
+    CropStageRecipe,
     ModelInfo,
-    ModelSource,
-    SplitsSection,
-    TrainingSection,
     dataset_identity,
     load_keras_models,
-    load_training_inputs,
-    local_weights_path,
     model_version,
     predict_in_buckets,
     read_model_info,
-    set_precision,
-    write_model_dir,
+    save_model_dir,
 )
 from curate.models.data import class_weights, oversample_indices
-from curate.models.training import crop_splits, fit
-from curate.recipes import RecipeModel, recipe_to_yaml
+from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit
+from curate.recipes import recipe_to_yaml
 
 ALL = "all"
 
 
-class CategoryModelSection(ModelSource):
-    backbone: str = "efficientnet_b0"
-    fine_tune_layers: int | None = Field(None, ge=0)
-    dropout: float = Field(0.5, ge=0, lt=1)
+class CategoryModelSection(CropModelSection):
     per_object_type: bool = False
 
 
-class CategoryRecipe(RecipeModel):
+class CategoryRecipe(CropStageRecipe):
     stage: Literal["category"] = "category"
-    dataset: str
-    output: str
-    taxonomy: str | None = None
-    splits: SplitsSection = SplitsSection()
     model: CategoryModelSection = CategoryModelSection()
-    training: TrainingSection = TrainingSection()
-    augmentation: AugmentationSection = AugmentationSection()
     balancing: Literal["none", "class_weight", "oversample"] = "class_weight"
 
 
@@ -92,11 +76,7 @@ def combined_runs(runs: dict[str, dict]) -> dict:
 
 def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
     """Train, save the model directory, and evaluate on the test split when there is one."""
-    backbone_spec(recipe.model.backbone, recipe_file)
-    local_weights_path(recipe.model.weights, recipe_file)
-    dataset, taxonomy = load_training_inputs(recipe.dataset, recipe.taxonomy)
-    size = image_size_for(recipe.model.backbone, recipe.model.image_size, recipe_file)
-    set_precision(recipe.training.mixed_precision)
+    dataset, taxonomy, size = crop_stage_inputs(recipe, recipe_file)
     data = crop_splits(dataset, recipe.splits, lambda f: f["category"].notna(), "category", size, recipe.training.seed, "category training")
 
     models, labels, runs = {}, {}, {}
@@ -109,10 +89,7 @@ def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
         y_val = data.val_objects.loc[val_rows, "category"].map(index).to_numpy(dtype=np.int32)
         order, weights = balanced_training_rows(y_train, len(names), recipe.balancing, recipe.training.seed)
         x_train = data.train_images[train_rows][order]
-        model = build_image_model(
-            recipe.model.backbone, recipe.model.weights, size, len(names), "softmax", recipe.model.dropout,
-            recipe.model.fine_tune_layers, recipe.augmentation, recipe.training.seed, recipe_file,
-        )
+        model = build_crop_model(recipe, size, len(names), "softmax", recipe_file)
         runs[key] = fit(
             model, {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}, x_train, y_train[order],
             data.val_images[val_rows], y_val, recipe.training, "val_accuracy", "max", weights,
@@ -127,9 +104,7 @@ def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
         "category", model_version("category", identity["sha256"], recipe_to_yaml(recipe)), labels, size,
         recipe.model.backbone, identity, taxonomy.identity(), extra,
     )
-    with staged_dataset(recipe.output) as stage:
-        write_model_dir(stage, models, info, recipe)
-    out = Path(recipe.output).resolve()
+    out = save_model_dir(recipe.output, models, info, recipe)
     if (dataset.images["split"] == recipe.splits.test).any():
         from curate.models.evaluate import evaluate_model
 

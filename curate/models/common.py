@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from curate import __version__
-from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, write_text_atomic
+from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, staged_dataset, write_text_atomic
 from curate.errors import CurateError
 from curate.recipes import RecipeModel, recipe_to_yaml
 from curate.taxonomy import Taxonomy, load_taxonomy
@@ -79,6 +79,28 @@ class ModelSource(RecipeModel):
     backbone: str
     weights: str = "none"
     image_size: int | None = Field(None, gt=7)
+
+
+class CropModelSection(ModelSource):
+    """The image model of the two crop stages (category classifier, attribute tagger)."""
+
+    backbone: str = "efficientnet_b0"
+    fine_tune_layers: int | None = Field(None, ge=0)
+    dropout: float = Field(0.5, ge=0, lt=1)
+
+
+class StageRecipe(RecipeModel):
+    """What every stage's recipe names: its data, where the model goes, and how it trains."""
+
+    dataset: str
+    output: str
+    taxonomy: str | None = None
+    splits: SplitsSection = SplitsSection()
+    training: TrainingSection = TrainingSection()
+
+
+class CropStageRecipe(StageRecipe):
+    augmentation: AugmentationSection = AugmentationSection()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +226,13 @@ def write_model_dir(out: Path, models: dict[str, Any], info: ModelInfo, recipe: 
     info.extra.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     write_text_atomic(out / META_FILE, json.dumps(info.to_json(), indent=2, sort_keys=False) + "\n")
     write_model_card(out)
+
+
+def save_model_dir(output: str | Path, models: dict[str, Any], info: ModelInfo, recipe: RecipeModel) -> Path:
+    """Write the model directory beside `output` and swap it in whole (a failure keeps the old one)."""
+    with staged_dataset(output) as stage:
+        write_model_dir(stage, models, info, recipe)
+    return Path(output).resolve()
 
 
 def model_file_name(key: str) -> str:

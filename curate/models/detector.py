@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.dataset import BOX_COLUMNS, Dataset, staged_dataset
+from curate.dataset import BOX_COLUMNS, Dataset
 from curate.errors import CurateError
 from curate.models.common import (
     ModelInfo,
-    SplitsSection,
+    StageRecipe,
     TrainingSection,
     dataset_identity,
     keras_module,
@@ -31,8 +31,8 @@ from curate.models.common import (
     model_version,
     read_model_info,
     set_precision,
+    save_model_dir,
     weights_download_error,
-    write_model_dir,
 )
 from curate.models.data import detection_arrays, resize_square, split_objects
 from curate.models.evaluate import best_f1_threshold, coco_metrics, match_detections
@@ -78,12 +78,8 @@ class DetectorModelSection(RecipeModel):
     nms_iou: float = Field(0.5, gt=0, lt=1)
 
 
-class DetectorRecipe(RecipeModel):
+class DetectorRecipe(StageRecipe):
     stage: Literal["detector"] = "detector"
-    dataset: str
-    output: str
-    taxonomy: str | None = None
-    splits: SplitsSection = SplitsSection()
     model: DetectorModelSection = DetectorModelSection()
     training: TrainingSection = TrainingSection(batch_size=8, learning_rate=1e-4)
 
@@ -239,9 +235,7 @@ def train_detector(recipe: DetectorRecipe, recipe_file: str = "recipe") -> Path:
         recipe.model.backbone, identity, taxonomy.identity(),
         {"validation": val_source, "thresholds": thresholds, "weights": recipe.model.weights, "training": run},
     )
-    with staged_dataset(recipe.output) as stage:
-        write_model_dir(stage, {ALL: model}, info, recipe)
-    return Path(recipe.output).resolve()
+    return save_model_dir(recipe.output, {ALL: model}, info, recipe)
 
 
 def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:

@@ -16,49 +16,34 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.dataset import Dataset, staged_dataset
-from curate.models.backbones import backbone_spec, build_image_model, image_size_for
+from curate.dataset import Dataset
 from curate.models.common import (
-    AugmentationSection,
+    CropModelSection,
+    CropStageRecipe,
     ModelInfo,
-    ModelSource,
-    SplitsSection,
-    TrainingSection,
     dataset_identity,
     keras_module,
     load_keras_models,
-    load_training_inputs,
-    local_weights_path,
     model_version,
     predict_in_buckets,
     read_model_info,
-    set_precision,
-    write_model_dir,
+    save_model_dir,
 )
-from curate.models.training import crop_splits, fit
-from curate.recipes import RecipeModel, recipe_to_yaml
+from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit
+from curate.recipes import recipe_to_yaml
 from curate.taxonomy import PATTERN_KEY, STYLE_KEY, Taxonomy, load_taxonomy
 
 ALL = "all"
 
 
-class AttributesModelSection(ModelSource):
-    backbone: str = "efficientnet_b0"
-    fine_tune_layers: int | None = Field(None, ge=0)
-    dropout: float = Field(0.5, ge=0, lt=1)
+class AttributesModelSection(CropModelSection):
     loss: Literal["bce", "soft_f1"] = "bce"
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
-class AttributesRecipe(RecipeModel):
+class AttributesRecipe(CropStageRecipe):
     stage: Literal["attributes"] = "attributes"
-    dataset: str
-    output: str
-    taxonomy: str | None = None
-    splits: SplitsSection = SplitsSection()
     model: AttributesModelSection = AttributesModelSection()
-    training: TrainingSection = TrainingSection()
-    augmentation: AugmentationSection = AugmentationSection()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,11 +136,7 @@ def soft_f1_loss(y_true, y_pred):
 
 
 def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> Path:
-    backbone_spec(recipe.model.backbone, recipe_file)
-    local_weights_path(recipe.model.weights, recipe_file)
-    dataset, taxonomy = load_training_inputs(recipe.dataset, recipe.taxonomy)
-    size = image_size_for(recipe.model.backbone, recipe.model.image_size, recipe_file)
-    set_precision(recipe.training.mixed_precision)
+    dataset, taxonomy, size = crop_stage_inputs(recipe, recipe_file)
 
     def labelled(frame: pd.DataFrame) -> pd.Series:
         return pd.Series([bool(labels) for labels in frame_labels(frame)], index=frame.index)
@@ -165,10 +146,7 @@ def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> P
     train_labels = frame_labels(data.train_objects)
     vocabulary = sorted({label for labels in train_labels for label in labels})
     keras = keras_module()
-    model = build_image_model(
-        recipe.model.backbone, recipe.model.weights, size, len(vocabulary), "sigmoid", recipe.model.dropout,
-        recipe.model.fine_tune_layers, recipe.augmentation, recipe.training.seed, recipe_file,
-    )
+    model = build_crop_model(recipe, size, len(vocabulary), "sigmoid", recipe_file)
     loss = keras.losses.BinaryCrossentropy() if recipe.model.loss == "bce" else soft_f1_loss
     run = fit(
         model, {"loss": loss, "metrics": [keras.metrics.BinaryAccuracy(threshold=recipe.model.threshold, name="binary_accuracy")]},
@@ -181,9 +159,7 @@ def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> P
         recipe.model.backbone, identity, taxonomy.identity(),
         {"validation": data.val_source, "threshold": recipe.model.threshold, "loss": recipe.model.loss, "training": run},
     )
-    with staged_dataset(recipe.output) as stage:
-        write_model_dir(stage, {ALL: model}, info, recipe)
-    return Path(recipe.output).resolve()
+    return save_model_dir(recipe.output, {ALL: model}, info, recipe)
 
 
 class TaggerPredictor:
