@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 
-from curate.catalogue import embed_dataset, rank_mislabelled, search_catalogue  # noqa: E402
+from curate.catalogue import rank_mislabelled, search_catalogue  # noqa: E402
 from curate.category_model import embed_image_files  # noqa: E402
 from curate.dataset import read_dataset  # noqa: E402
 from curate.embeddings import read_embeddings  # noqa: E402

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from curate import __version__
@@ -315,10 +316,8 @@ def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[
     return path, report
 
 
-def exact_box_ious(objects) -> "np.ndarray":
+def exact_box_ious(objects) -> np.ndarray:
     """IoU of each auto-drawn box with the exact box the renderer recorded for that object."""
-    import numpy as np
-
     from curate.autobox import box_iou
     from curate.dataset import BOX_COLUMNS
     from curate.demo_scenes import GT_COLUMNS
@@ -410,7 +409,7 @@ def step_balance(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate.imbalance import compare, dataset_reports, write_reports
+    from curate.imbalance import dataset_reports, write_reports
 
     before_ds, after_ds = read_dataset(ctx.path("datasets", "split")), read_dataset(ctx.path("datasets", "balanced"))
     before = dataset_reports(before_ds.images, before_ds.objects, "train")

@@ -5,7 +5,6 @@ import sys
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 

@@ -7,11 +7,9 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from curate import demo
-from curate.cli.main import app
-from curate.dataset import BOX_COLUMNS, read_dataset, save_tables, images_frame, objects_frame, stable_id
+from curate.dataset import read_dataset, save_tables, images_frame, objects_frame, stable_id
 from curate.demo_scenes import GT_COLUMNS, plan_scenes, scenes_to_tables, write_scene, _items_table
 from curate.errors import CurateError
 from curate.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split

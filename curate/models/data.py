@@ -14,7 +14,6 @@ so it runs on the accelerator and on any backend.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import cv2

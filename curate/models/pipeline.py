@@ -26,7 +26,6 @@ from curate.dataset import BOX_COLUMNS, write_text_atomic
 from curate.errors import CurateError
 from curate.imageio import load_image_rgb
 from curate.models.data import crop_pads, crop_resized
-from curate.models.evaluate import iou_xyxy
 from curate.progress import track
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
