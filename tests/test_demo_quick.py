@@ -110,3 +110,28 @@ def test_second_run_reuses_the_dataset_steps_and_gives_identical_tables(quick_ru
     for step in demo.DEMO_STEPS:
         if not step.name.startswith(("review", "train_", "evaluate_", "predict")):
             assert any(line.startswith("reused") and line.endswith(step.title) for line in step_lines), step.title
+
+
+def test_photography_report_on_the_demo_dataset_matches_the_tables(quick_runs):
+    import pandas as pd
+
+    from curate.photography import photography_report
+
+    out, *_ = quick_runs
+    ds = read_dataset(out / "datasets" / "split")
+    report = photography_report(ds)
+    flat = ds.images.set_index("image_id")["flat_lay"]
+    objects_per_image = ds.objects.groupby("image_id").size()
+    categorised = ds.objects.dropna(subset=["category"])
+    by_category = {row["category"]: row for row in report["categories"]}
+    assert set(by_category) == set(categorised["category"])
+    for category, row in by_category.items():
+        ids = set(categorised.loc[categorised["category"] == category, "image_id"])
+        known = [bool(flat[i]) for i in ids if not pd.isna(flat[i])]
+        assert row["images"] == len(ids)
+        assert (row["flat_lay"], row["on_model"], row["flat_lay_unknown"]) == (sum(known), len(known) - sum(known), len(ids) - len(known))
+        assert row["multi_item"] == sum(int(objects_per_image[i] > 1) for i in ids)
+    assert report["catalogue"]["images"] == len(ds.images)
+    assert report["catalogue"]["multi_item"] == int(objects_per_image.reindex(ds.images["image_id"]).fillna(0).gt(1).sum())
+    outfit_ids = ds.images.loc[ds.images["scene"] == "outfit", "image_id"]
+    assert len(outfit_ids) and objects_per_image.reindex(outfit_ids).gt(1).all()  # an outfit is several garments

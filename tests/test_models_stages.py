@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import read_dataset
+from curate.errors import CurateError
 from models_synthetic import make_dataset
 
 pytestmark = pytest.mark.slow
@@ -154,7 +155,7 @@ def test_bad_input_one_clear_line(trained, tmp_path):
 
     unknown = invoke("train", "category", str(write_recipe(tmp_path / "a.yaml", {**base, "model": {"backbone": "efficientnet_b9"}})))
     assert unknown.exit_code == 1
-    assert "field 'model.backbone': unknown backbone 'efficientnet_b9'; expected one of small_cnn, efficientnet_b0" in unknown.output
+    assert "field 'model.backbone': unknown backbone 'efficientnet_b9'; expected one of small_cnn, small_vgg, efficientnet_b0" in unknown.output
 
     typo = invoke("train", "category", str(write_recipe(tmp_path / "b.yaml", {**base, "trainig": {}})))
     assert typo.exit_code == 1 and "trainig: unknown key" in typo.output
@@ -179,12 +180,72 @@ def test_bad_input_one_clear_line(trained, tmp_path):
     assert not_a_model.exit_code == 1 and "expected a detector model, found 'category'" in not_a_model.output
 
 
-def test_local_weights_file_is_loaded(trained, tmp_path):
+@pytest.mark.parametrize("backbone", ["small_cnn", "small_vgg"])
+def test_local_weights_file_is_loaded(trained, tmp_path, backbone):
     from curate.models.backbones import build_backbone
 
-    source = build_backbone("small_cnn", "none", 32)
+    source = build_backbone(backbone, "none", 32)
     weights = tmp_path / "backbone.weights.h5"
     source.save_weights(weights)
-    loaded = build_backbone("small_cnn", str(weights), 32)
+    loaded = build_backbone(backbone, str(weights), 32)
     for a, b in zip(source.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compact_networks_keep_the_garment_layout_at_28_px():
+    """At 28 px both compact networks end on a grid they flatten (layout kept), not a global pool."""
+    from curate.models.backbones import build_backbone
+
+    for backbone, features in (("small_cnn", 128), ("small_vgg", 256)):
+        model = build_backbone(backbone, "none", 28)
+        names = [layer.name for layer in model.layers]
+        assert "flatten" in names and "pool_all" not in names
+        assert model.output.shape[-1] == features
+    assert "pool_all" in [layer.name for layer in build_backbone("small_vgg", "none", 64).layers]
+    with pytest.raises(CurateError, match="backbone small_vgg has no 'imagenet' weights"):
+        build_backbone("small_vgg", "imagenet", 28)
+
+
+def test_box_issues_from_a_trained_detector(trained, tmp_path):
+    """`curate box-issues --detector`: the scores written agree with the detector's own boxes."""
+    import shutil
+
+    import pandas as pd
+
+    from curate.imageio import load_image_rgb
+    from curate.models.detector import DetectorPredictor
+
+    dataset = tmp_path / "ds"
+    shutil.copytree(trained["dataset"], dataset)
+    result = invoke("box-issues", str(dataset), "--detector", str(trained["detector"]), "--min-score", "0.05")
+    assert result.exit_code == 0, result.output
+
+    ds = read_dataset(dataset)
+    detector = DetectorPredictor(trained["detector"])
+    predicted = {
+        image_id: detector.detect([load_image_rgb(ds.image_path(path))], thresholded=False)[0]
+        for image_id, path in zip(ds.images["image_id"], ds.images["path"])
+    }
+
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union if union > 0 else 0.0
+
+    box = ["x_min", "y_min", "x_max", "y_max"]
+    boxed = ds.objects.dropna(subset=box)
+    assert len(boxed) and boxed["box_spurious_score"].between(0, 1).all()
+    expected_missing = 0
+    for row in boxed.itertuples():
+        same = predicted[row.image_id][lambda f: f["object_type"] == row.object_type]
+        support = max((iou([getattr(row, c) for c in box], p[box].tolist()) * p["score"] for _, p in same.iterrows()), default=0.0)
+        assert abs(row.box_spurious_score - (1.0 - support)) < 1e-6
+    for image_id, found in predicted.items():
+        truth = boxed[boxed["image_id"] == image_id]
+        for _, p in found[found["score"] >= 0.05].iterrows():
+            gt = truth[truth["object_type"] == p["object_type"]]
+            expected_missing += max((iou(p[box].tolist(), g) for g in gt[box].to_numpy().tolist()), default=0.0) < 0.5
+    missing = pd.read_parquet(dataset / "reports" / "likely_missing_boxes.parquet")
+    assert len(missing) == expected_missing
+    assert missing["box_missing_score"].is_monotonic_decreasing
