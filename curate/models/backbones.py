@@ -1,8 +1,9 @@
 """Image backbones for the category classifier and the attribute tagger.
 
 An explicit registry: each keras.applications backbone with its native input size and the
-input scaling its weights expect, plus `small_cnn`, a compact network trained from scratch for
-tiny or low-resolution data (Fashion-MNIST at 28 px) where ImageNet backbones are wasted.
+input scaling its weights expect, plus `small_cnn` and `small_vgg`, compact networks trained
+from scratch for tiny or low-resolution data (Fashion-MNIST at 28 px) where ImageNet backbones
+are wasted.
 Models take uint8 RGB images, so the input pipeline moves a quarter of the bytes of float32.
 """
 
@@ -21,13 +22,14 @@ SCALINGS = ("raw", "unit", "tf", "torch", "caffe")
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    constructor: str  # attribute of keras.applications, or "small_cnn"
+    constructor: str  # attribute of keras.applications, or a key of COMPACT_NETWORKS
     default_size: int
     scaling: str
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "small_cnn": BackboneSpec("small_cnn", 32, "unit"),
+    "small_vgg": BackboneSpec("small_vgg", 32, "unit"),
     "efficientnet_b0": BackboneSpec("EfficientNetB0", 224, "raw"),
     "efficientnet_b1": BackboneSpec("EfficientNetB1", 240, "raw"),
     "efficientnet_b2": BackboneSpec("EfficientNetB2", 260, "raw"),
@@ -148,15 +150,43 @@ def small_cnn(image_size: int):
     return keras.Model(inputs, x, name="small_cnn")
 
 
+def small_vgg(image_size: int):
+    """A VGG-style network for small images: two blocks of two 3x3 convolutions (32, then 64
+    filters) at full resolution, each block max-pooled, then a dense layer over the grid.
+
+    About 2.3x the multiply-adds of `small_cnn` (~19.5 M at 28 px) for the detail that the
+    strided stem throws away: the higher accuracy when the time budget allows it.
+    """
+    keras = keras_module()
+    layers = keras.layers
+    inputs = keras.Input((image_size, image_size, 3))
+    x = inputs
+    for block, filters in enumerate((32, 64), start=1):
+        for conv in (1, 2):
+            name = f"block{block}_conv{conv}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.Activation("relu", name=f"{name}_relu")(x)
+        x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x) if x.shape[1] <= 8 else layers.GlobalAveragePooling2D(name="pool_all")(x)
+    x = layers.Dense(256, use_bias=False, name="features")(x)
+    x = layers.BatchNormalization(name="features_bn")(x)
+    x = layers.Activation("relu", name="features_relu")(x)
+    return keras.Model(inputs, x, name="small_vgg")
+
+
+COMPACT_NETWORKS = {"small_cnn": small_cnn, "small_vgg": small_vgg}
+
+
 def build_backbone(name: str, weights: str, image_size: int, file: str = "recipe"):
     """The feature extractor, without its classification top, with the requested weights."""
     keras = keras_module()
     spec = backbone_spec(name, file)
     path = local_weights_path(weights, file)
-    if spec.constructor == "small_cnn":
+    if spec.constructor in COMPACT_NETWORKS:
         if path is None and weights != "none":
-            raise CurateError.at(file, f"backbone small_cnn has no '{weights}' weights; use none or a local weights file", field="model.weights")
-        model = small_cnn(image_size)
+            raise CurateError.at(file, f"backbone {name} has no '{weights}' weights; use none or a local weights file", field="model.weights")
+        model = COMPACT_NETWORKS[spec.constructor](image_size)
         if path is not None:
             model.load_weights(path)
         return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -9,9 +10,37 @@ import numpy as np
 import pandas as pd
 
 from curate.dataset import Dataset
-from curate.models.common import SplitsSection, Stopwatch, TrainingSection, keras_module
+from curate.models.backbones import backbone_spec, build_image_model, image_size_for
+from curate.models.common import (
+    CropStageRecipe,
+    SplitsSection,
+    Stopwatch,
+    TrainingSection,
+    keras_module,
+    load_training_inputs,
+    local_weights_path,
+    set_precision,
+)
+from curate.taxonomy import Taxonomy
 from curate.models.data import batches, carve_validation, object_crops, split_objects
 from curate.progress import console
+
+
+def crop_stage_inputs(recipe: CropStageRecipe, recipe_file: str) -> tuple[Dataset, Taxonomy, int]:
+    """The dataset, taxonomy and crop size of a crop stage, after the recipe's model is checked
+    (so an unknown backbone or a missing weights file fails before any image is read)."""
+    backbone_spec(recipe.model.backbone, recipe_file)
+    local_weights_path(recipe.model.weights, recipe_file)
+    dataset, taxonomy = load_training_inputs(recipe.dataset, recipe.taxonomy)
+    set_precision(recipe.training.mixed_precision)
+    return dataset, taxonomy, image_size_for(recipe.model.backbone, recipe.model.image_size, recipe_file)
+
+
+def build_crop_model(recipe: CropStageRecipe, size: int, n_outputs: int, activation: str, recipe_file: str):
+    return build_image_model(
+        recipe.model.backbone, recipe.model.weights, size, n_outputs, activation, recipe.model.dropout,
+        recipe.model.fine_tune_layers, recipe.augmentation, recipe.training.seed, recipe_file,
+    )
 
 
 @dataclass
@@ -54,9 +83,13 @@ def epoch_log_callback(total_epochs: int):
     keras = keras_module()
 
     class EpochLog(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
             shown = "  ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
-            console.print(f"epoch {epoch + 1}/{total_epochs}  {shown}", highlight=False)
+            seconds = time.perf_counter() - self.started
+            console.print(f"epoch {epoch + 1}/{total_epochs}  {shown}  ({seconds:.0f} s)", highlight=False, soft_wrap=True)
 
     return EpochLog()
 
