@@ -80,6 +80,11 @@ STAGES = {
     "category": ("curate.models.classifier", "CategoryRecipe", "train_category"),
     "attributes": ("curate.models.tagger", "AttributesRecipe", "train_attributes"),
 }
+# The dataset (and the step making it) each stage trains on. Balancing by object type serves the
+# detector; the category classifier weighs its own classes and learns from upright garments, as
+# gold shows them, rather than from the rotated copies. Patterns read the same at any angle, so
+# the tagger gains from the copies.
+TRAINING_DATA = {"detector": ("balanced", "balance"), "category": ("split", "split"), "attributes": ("balanced", "balance")}
 
 
 class DemoRecipe(RecipeModel):
@@ -427,7 +432,7 @@ def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
 def train_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
     module, _, function = STAGES[stage]
     output = ctx.path("models", stage)
-    recipe = stage_recipe(ctx.recipe, stage, ctx.path("datasets", "balanced"), output)
+    recipe = stage_recipe(ctx.recipe, stage, ctx.path("datasets", TRAINING_DATA[stage][0]), output)
     getattr(importlib.import_module(module), function)(recipe, "recipes/demo.yaml")
     info = json.loads((output / "model.json").read_text())
     run = info.get("training", {})
@@ -557,7 +562,7 @@ DEMO_STEPS: tuple[Step, ...] = (
     *(
         Step(
             f"train_{stage}", f"train the {title} briefly", train,
-            needs=(f"{STAGES[stage][0]}:{STAGES[stage][2]}",), after=("balance",),
+            needs=(f"{STAGES[stage][0]}:{STAGES[stage][2]}",), after=(TRAINING_DATA[stage][1],),
             # Only the weights: evaluation later writes its reports into the same folder.
             settings=lambda r, stage=stage: r.train.get(stage, {}), outputs=(f"models/{stage}/*.keras",),
         )

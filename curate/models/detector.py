@@ -73,6 +73,10 @@ class DetectorModelSection(RecipeModel):
     image_size: int = Field(512, ge=64)
     min_level: int = Field(3, ge=2, le=7)
     max_level: int = Field(7, ge=3, le=7)
+    # 3x3 convolutions (256 filters) before each of the box and class outputs: RetinaNet's 4 by
+    # default; they cost most of a small detector's time, so a brief CPU run wants fewer.
+    # Presets keep their own.
+    head_conv_layers: int = Field(4, ge=0, le=4)
     min_score: float = Field(0.05, gt=0, lt=1)
     max_detections: int = Field(100, gt=0)
     nms_iou: float = Field(0.5, gt=0, lt=1)
@@ -133,7 +137,8 @@ def build_detector(section: DetectorModelSection, file: str = "recipe"):
         image_encoder=encoder, min_level=section.min_level, max_level=section.max_level, use_p5=True, image_shape=(size, size, 3)
     )
     detector = hub.models.RetinaNetObjectDetector(
-        backbone=backbone, num_classes=len(OBJECT_TYPES), bounding_box_format="xyxy", prediction_decoder=decoder, preprocessor=preprocessor
+        backbone=backbone, num_classes=len(OBJECT_TYPES), bounding_box_format="xyxy", prediction_decoder=decoder, preprocessor=preprocessor,
+        pre_logits_num_conv_layers=section.head_conv_layers,
     )
     if path is not None:
         detector.load_weights(path)
