@@ -337,12 +337,13 @@ def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, 
 
 
 def store_fiftyone_run(dataset: Dataset, detections: list[dict[str, Any]], split: str) -> dict[str, Any]:
-    """The detections as a FiftyOne evaluation run `eval_<split>` with its FP/FN views."""
+    """The detections as a FiftyOne evaluation run `eval_<split>` over that split's images, with its FP/FN views."""
     from curate.review import add_predictions
 
     frame = pd.DataFrame(detections, columns=["image_id", "object_type", "score", *BOX_COLUMNS])
+    scored = dataset.images.loc[dataset.images["split"] == split, "image_id"].tolist()
     try:
-        return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}")}
+        return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}", image_ids=scored)}
     except CurateError as exc:
         return {"stored": False, "reason": str(exc)}
 

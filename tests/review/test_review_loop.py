@@ -235,3 +235,12 @@ def test_predictions_give_false_positive_and_negative_views(planted, fiftyone_db
     assert fn_ids == set(boxes.loc[(boxes["object_id"] != hit["object_id"]) & ~boxes["image_id"].isin(augmented), "object_id"])
     with pytest.raises(CurateError, match="missing columns"):
         review.add_predictions(path, predictions.drop(columns=["score"]))
+
+    # Scored on the one image the model saw: the rest of the ground truth is not "missed".
+    only = review.add_predictions(path, predictions, eval_key="eval_one", image_ids=[hit["image_id"]])
+    in_image = int((boxes["image_id"] == hit["image_id"]).sum())
+    assert (only["tp"], only["fp"], only["fn"]) == (1, 1, in_image - 1)
+    ds.reload()
+    assert set(ds.load_saved_view("false negatives (eval_one)").values("image_id")) <= {hit["image_id"]}
+    with pytest.raises(CurateError, match="have predictions but are not among the scored images"):
+        review.add_predictions(path, predictions, eval_key="eval_none", image_ids=[])
