@@ -93,18 +93,19 @@ def cvir(counts: np.ndarray) -> float:
 def scumble_from_pairs(rows: np.ndarray, cols: np.ndarray, ir: np.ndarray, n_instances: int) -> float:
     """Mean over instances of 1 - (geometric mean IR / arithmetic mean IR) of their labels.
 
-    `rows` must be in instance order (as `active_labels` gives them), so each instance's labels
-    are one run and the per-instance sums are a single `reduceat`. Unlabelled instances count 0.
+    Per-instance sums are weighted bincounts over the (instance, label) pairs. Instances with
+    fewer than two labels contribute exactly 0 and are skipped; unlabelled instances still count
+    in the mean.
     """
     if n_instances == 0 or len(rows) == 0:
         return 0.0
-    starts = np.concatenate(([0], np.flatnonzero(rows[1:] != rows[:-1]) + 1))
-    n_active = np.diff(np.append(starts, len(rows)))
     with np.errstate(divide="ignore"):
         log_ir = np.log(ir)  # per label, then gathered: cheaper than a log per (instance, label)
-    arithmetic = np.add.reduceat(ir[cols], starts) / n_active
-    geometric = np.exp(np.add.reduceat(log_ir[cols], starts) / n_active)
-    # Float error must not leave 0..1 (one-label instances give exactly 0 in exact arithmetic).
+    n_active = np.bincount(rows, minlength=n_instances)
+    multi = n_active > 1
+    arithmetic = np.bincount(rows, weights=ir[cols], minlength=n_instances)[multi] / n_active[multi]
+    geometric = np.exp(np.bincount(rows, weights=log_ir[cols], minlength=n_instances)[multi] / n_active[multi])
+    # Float error must not leave 0..1.
     return float(np.clip(1.0 - geometric / arithmetic, 0.0, 1.0).sum() / n_instances)
 
 
