@@ -157,3 +157,15 @@ def test_multilabel_metrics_agree_with_sklearn(pair):
     if seen.any():
         expected = f1_score(truth[:, seen], pred[:, seen], average="macro", zero_division=0)
         assert m["macro_f1"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_per_class_thresholds_keep_what_reaches_them_even_on_an_image_without_detections():
+    from curate.models.detector import apply_thresholds
+
+    thresholds = {"footwear": {"threshold": 0.8}, "upper-body": {"threshold": 0.3}}
+    found = pd.DataFrame({"object_type": pd.Series(["footwear", "footwear", "upper-body", "lower-body"], dtype="str"),
+                          "score": np.array([0.9, 0.7, 0.35, 0.45], dtype=np.float32)})
+    kept = apply_thresholds(found, thresholds)
+    assert kept["score"].tolist() == pytest.approx([0.9, 0.35])  # lower-body falls back to 0.5
+    none = apply_thresholds(found.iloc[:0], thresholds)
+    assert none.empty and list(none.columns) == ["object_type", "score"]

@@ -186,8 +186,9 @@ def choose_thresholds(truth: Sequence[pd.DataFrame], detections: Sequence[pd.Dat
 
 
 def apply_thresholds(detections: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> pd.DataFrame:
-    limit = detections["object_type"].map(lambda t: thresholds.get(t, {}).get("threshold", 0.5))
-    return detections[detections["score"] >= limit].reset_index(drop=True)
+    # A plain float array: mapping an empty string column would keep its string dtype.
+    limit = np.array([thresholds.get(t, {}).get("threshold", 0.5) for t in detections["object_type"]], dtype=np.float64)
+    return detections[detections["score"].to_numpy(dtype=np.float64) >= limit].reset_index(drop=True)
 
 
 class DetectorPredictor:

@@ -117,7 +117,7 @@ def decode_attributes(probs: np.ndarray, vocabulary: Sequence[str], category: st
         "style": values.get(STYLE_KEY),
         "attributes": [label for label in emitted if split_label(label)[0] not in (PATTERN_KEY, STYLE_KEY)],
         "labels": emitted,
-        "scores": {vocabulary[i]: round(float(probs[i]), 6) for i in best.values()},
+        "scores": {vocabulary[i]: float(probs[i]) for i in best.values()},
     }
 
 
