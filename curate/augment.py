@@ -23,6 +23,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.flatlay import colour_distance, measure_background
+from curate.geometry import clip_xyxy, tight_box_xyxy, xyxy_px_to_rel, xyxy_rel_to_px_enclosing
 from curate.imageio import load_image_rgb
 
 POLICIES: dict[str, tuple[str, ...]] = {
@@ -86,16 +87,10 @@ def object_mask(rgb: np.ndarray, boxes_px: np.ndarray) -> np.ndarray:
     return mask
 
 
-def boxes_to_pixels(boxes_rel: np.ndarray, width: int, height: int) -> np.ndarray:
-    scale = np.array([width, height, width, height], dtype=np.float64)
-    px = np.asarray(boxes_rel, dtype=np.float64).reshape(-1, 4) * scale
-    return np.column_stack([np.floor(px[:, :2]), np.ceil(px[:, 2:])]).astype(np.int64)
-
-
 def augment_image(rgb: np.ndarray, boxes_rel: np.ndarray, policy: str, seed: int, use_mask: bool = False) -> tuple[np.ndarray, list[tuple[float, float, float, float] | None], str]:
     """One augmented copy: (image, each box transformed or None when it left the frame, description)."""
     h, w = rgb.shape[:2]
-    boxes_rel = np.clip(np.asarray(boxes_rel, dtype=np.float64).reshape(-1, 4), 0.0, 1.0)
+    boxes_rel = clip_xyxy(np.asarray(boxes_rel, dtype=np.float64).reshape(-1, 4))
     rng = np.random.default_rng(seed)
     angle = int(rng.choice(ROTATION_ANGLES))
     fill = quantised_fill(measure_background(rgb).colour) if policy == "flat-lay" else (0, 0, 0)
@@ -103,7 +98,7 @@ def augment_image(rgb: np.ndarray, boxes_rel: np.ndarray, policy: str, seed: int
     pipeline.set_random_seed(int(rng.integers(2**31)))
     data: dict[str, Any] = {"image": rgb, "bboxes": boxes_rel, "box_index": list(range(len(boxes_rel)))}
     if use_mask:
-        data["mask"] = object_mask(rgb, boxes_to_pixels(boxes_rel, w, h))
+        data["mask"] = object_mask(rgb, xyxy_rel_to_px_enclosing(boxes_rel, (w, h)))
     result = pipeline(**data)
     out_boxes: list[tuple[float, float, float, float] | None] = [None] * len(boxes_rel)
     for index, box in zip(result["box_index"], result["bboxes"]):
@@ -111,16 +106,10 @@ def augment_image(rgb: np.ndarray, boxes_rel: np.ndarray, policy: str, seed: int
     if use_mask:
         out_h, out_w = result["image"].shape[:2]
         for k in range(len(boxes_rel)):
-            tight = _mask_box(result["mask"] == k + 1)
+            tight = tight_box_xyxy(result["mask"] == k + 1)
             if tight is not None:
-                out_boxes[k] = (tight[0] / out_w, tight[1] / out_h, tight[2] / out_w, tight[3] / out_h)
+                out_boxes[k] = tuple(float(v) for v in xyxy_px_to_rel(tight, (out_w, out_h)))  # type: ignore[assignment]
     return result["image"], out_boxes, describe(result["applied_transforms"], policy, angle)
-
-
-def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys = np.flatnonzero(mask.any(axis=1))
-    xs = np.flatnonzero(mask.any(axis=0))
-    return None if not len(xs) else (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
 
 
 def describe(applied: list[tuple[str, dict]], policy: str, angle: int) -> str:

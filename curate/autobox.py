@@ -21,6 +21,7 @@ import pandas as pd
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
 from curate.flatlay import colour_distance, measure_background, median_u8
+from curate.geometry import iou_xyxy, tight_box_xyxy, xyxy_px_to_rel
 from curate.imageio import load_image_rgb
 
 # Boxes are searched on a copy subsampled until its longer side is at most this many pixels:
@@ -44,7 +45,7 @@ class BoxProposal:
     confidence: float
 
     def xyxy_rel(self, width: int, height: int) -> tuple[float, float, float, float]:
-        return (self.x_min / width, self.y_min / height, self.x_max / width, self.y_max / height)
+        return tuple(float(v) for v in xyxy_px_to_rel((self.x_min, self.y_min, self.x_max, self.y_max), (width, height)))  # type: ignore[return-value]
 
 
 def canny_thresholds(distance: np.ndarray, contrast: float) -> tuple[float, float]:
@@ -144,16 +145,8 @@ def _refined_box(distance: np.ndarray, threshold: float, contours: list[np.ndarr
     region = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
     cv2.drawContours(region, contours, -1, 1, thickness=3, offset=(-x0, -y0))
     foreground = cv2.morphologyEx((distance[y0:y1, x0:x1] > threshold).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    bx0, by0, bx1, by1 = _tight_box(foreground & region) or _tight_box(region)
+    bx0, by0, bx1, by1 = tight_box_xyxy(foreground & region) or tight_box_xyxy(region)
     return x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
-
-
-def _tight_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys = np.flatnonzero(mask.any(axis=1))
-    xs = np.flatnonzero(mask.any(axis=0))
-    if not len(xs):
-        return None
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
 def _confidence(box: tuple[int, int, int, int], size_wh: tuple[int, int], edge_share: float, edge_contrast: float, threshold: float) -> float:
@@ -185,17 +178,6 @@ def autobox_file(task: tuple[str, bool]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Boxes on the tables
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (n, 4) and (m, 4) xyxy boxes -> (n, m)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)[:, None, :]
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def iou_summary(ious: np.ndarray) -> dict[str, Any]:
@@ -289,5 +271,5 @@ def qa_ious(objects: pd.DataFrame, results: dict[str, dict[str, Any]]) -> np.nda
     for image_id, group in manual.groupby("image_id", sort=True):
         proposals = np.array([b[:4] for b in results.get(image_id, {"boxes": []})["boxes"]], dtype=np.float64).reshape(-1, 4)
         truth = group[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
-        ious.extend(box_iou(truth, proposals).max(axis=1) if len(proposals) else np.zeros(len(truth)))
+        ious.extend(iou_xyxy(truth, proposals).max(axis=1) if len(proposals) else np.zeros(len(truth)))
     return np.asarray(ious)

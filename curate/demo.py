@@ -323,14 +323,14 @@ def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[
 
 def exact_box_ious(objects) -> np.ndarray:
     """IoU of each auto-drawn box with the exact box the renderer recorded for that object."""
-    from curate.autobox import box_iou
     from curate.dataset import BOX_COLUMNS
     from curate.demo_scenes import GT_COLUMNS
+    from curate.geometry import iou_xyxy
 
     canny = objects[objects["box_origin"] == "canny"]
     proposed = canny[list(BOX_COLUMNS)].to_numpy(np.float64)
     exact = canny[list(GT_COLUMNS)].to_numpy(np.float64)
-    return np.array([box_iou(p, e)[0, 0] for p, e in zip(proposed, exact)])
+    return np.array([iou_xyxy(p, e)[0, 0] for p, e in zip(proposed, exact)])
 
 
 def step_autobox(ctx: DemoContext) -> tuple[dict, dict]:

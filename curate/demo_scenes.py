@@ -27,6 +27,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, Dataset, images_frame, objects_frame, stable_id
 from curate.fashion_mnist import CLASS_NAMES
+from curate.geometry import xyxy_rel_to_px
 from curate.scenes import DRESSES, SHOES, TOPS, BOTTOMS, OutfitItem, Scene, render_flat_lay, render_outfit
 
 SOURCE = "fashion-mnist-scenes"
@@ -223,7 +224,7 @@ def contact_sheet(dataset_path: Path, images: pd.DataFrame, objects: pd.DataFram
         for image in chosen.itertuples():
             tile = cv2.resize(cv2.imread(str(dataset_path / image.path)), (tile_px, tile_px), interpolation=cv2.INTER_AREA)
             for obj in objects[objects["image_id"] == image.image_id].itertuples():
-                x0, y0, x1, y1 = (int(round(v * tile_px)) for v in (obj.gt_x_min, obj.gt_y_min, obj.gt_x_max, obj.gt_y_max))
+                x0, y0, x1, y1 = (int(v) for v in np.round(xyxy_rel_to_px([getattr(obj, c) for c in GT_COLUMNS], (tile_px, tile_px))))
                 colour = COLOURS_BGR[obj.object_type]
                 cv2.rectangle(tile, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
                 text = " ".join(t for t in (obj.category, obj.pattern) if isinstance(t, str))

@@ -20,6 +20,7 @@ import pandas as pd
 
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, save_tables, stable_id, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
+from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.imageio import read_image_size
 from curate.parallel import Executor, make_executor
 from curate.sources import SOURCES
@@ -267,7 +268,7 @@ def relative_box(box_xyxy_px, entry: dict, index: int) -> tuple[float, float, fl
     tol = BOX_TOLERANCE_PX
     if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
         raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image", field_name=field_name)
-    return (max(x1, 0.0) / width, max(y1, 0.0) / height, min(x2, width) / width, min(y2, height) / height)
+    return tuple(float(v) for v in xyxy_px_to_rel(clip_xyxy((x1, y1, x2, y2), (width, height)), (width, height)))  # type: ignore[return-value]
 
 
 def object_row(obj: dict, resolution: Resolution, box, image_id: str, index: int, tax: Taxonomy) -> dict:

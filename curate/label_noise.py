@@ -24,6 +24,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS
 from curate.errors import CurateError
+from curate.geometry import iou_xyxy
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
@@ -177,19 +178,6 @@ def out_of_fold_probabilities(
 # Boxes
 
 
-def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) for boxes given as x_min, y_min, x_max, y_max."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: float = 0.5, min_score: float = 0.5, label: str = "object_type") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare ground-truth boxes with a detector's, image by image, within each class.
 
@@ -212,7 +200,7 @@ def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: f
         if preds is None or preds.empty:
             support = np.zeros(len(group))
         else:
-            iou = box_iou_xyxy(group[cols].to_numpy(), preds[cols].to_numpy())
+            iou = iou_xyxy(group[cols].to_numpy(), preds[cols].to_numpy())
             support = (iou * preds["score"].to_numpy()[None, :]).max(axis=1)
         for object_id, score in zip(group["object_id"], 1.0 - support):
             spurious_rows.append({"object_id": object_id, "image_id": key[0], "box_spurious_score": float(score)})
@@ -221,7 +209,7 @@ def box_disagreements(truth: pd.DataFrame, predicted: pd.DataFrame, iou_match: f
         if preds.empty:
             continue
         gt = truth_groups.get(key)
-        best = box_iou_xyxy(preds[cols].to_numpy(), gt[cols].to_numpy()).max(axis=1) if gt is not None else np.zeros(len(preds))
+        best = iou_xyxy(preds[cols].to_numpy(), gt[cols].to_numpy()).max(axis=1) if gt is not None else np.zeros(len(preds))
         for (_, row), overlap in zip(preds.iterrows(), best):
             if overlap < iou_match:
                 missing_rows.append(

@@ -34,6 +34,7 @@ from curate.dataset import (
     stable_id,
 )
 from curate.errors import CurateError, Problem
+from curate.geometry import xywh_to_xyxy, xyxy_to_xywh
 from curate.progress import track
 
 GROUND_TRUTH = "ground_truth"
@@ -281,8 +282,7 @@ def _sample_labels(fo, rows: list[dict]) -> tuple[Any, Any, Any, int]:
         (whole if pd.isna(row["x_min"]) else detections).append(row)
     dets = []
     for row in detections:
-        x, y = float(row["x_min"]), float(row["y_min"])
-        box = [x, y, float(row["x_max"]) - x, float(row["y_max"]) - y]
+        box = xyxy_to_xywh([float(row[c]) for c in BOX_COLUMNS]).tolist()
         dets.append(fo.Detection(label=row["object_type"], bounding_box=box, **_label_kwargs(row, "object_type")))
     category = attributes = None
     if whole:
@@ -529,7 +529,7 @@ def add_predictions(
         dets = []
         if group is not None:
             for row in group.itertuples(index=False):
-                box = [float(row.x_min), float(row.y_min), float(row.x_max) - float(row.x_min), float(row.y_max) - float(row.y_min)]
+                box = xyxy_to_xywh([float(getattr(row, c)) for c in BOX_COLUMNS]).tolist()
                 dets.append(fo.Detection(label=row.object_type, bounding_box=box, confidence=float(row.score)))
         values[sample_id] = fo.Detections(detections=dets)
     view = ds if image_ids is None else ds.select(list(values))
@@ -581,11 +581,10 @@ def _fiftyone_state(view) -> FiftyOneState:
     for i, image_id in enumerate(image_ids):
         for j, label_id in enumerate(det["id"][i] or []):
             get = {k: (det[k][i][j] if det[k][i] is not None else None) for k in _DET_FIELDS}
-            box = get["bounding_box"] or [np.nan] * 4
+            box = xywh_to_xyxy(get["bounding_box"] or [np.nan] * 4)
             records.append({
                 "label_id": label_id, "kind": "detection", "sample_id": sample_ids[i], "image_id": image_id,
-                "object_id": get["object_id"], "x_min": box[0], "y_min": box[1],
-                "x_max": box[0] + box[2], "y_max": box[1] + box[3],
+                "object_id": get["object_id"], **dict(zip(BOX_COLUMNS, box.tolist())),
                 "object_type": get["label"], "category": get["category"], "pattern": get["pattern"],
                 "style": get["style"], "attributes": list(get["other_attributes"] or []),
                 "source_label": get["source_label"], "box_origin": get["box_origin"],

@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from curate.geometry import tight_box_xyxy, xyxy_px_to_rel
+
 # Fashion-MNIST class ids by the role they play in an outfit (8, Bag, is never drawn).
 TOPS = (0, 2, 4, 6)
 BOTTOMS = (1,)
@@ -46,13 +48,14 @@ class SceneObject:
 
     def box_xyxy_px(self) -> tuple[int, int, int, int]:
         """Tight box of the visible pixels: (x_min, y_min, x_max, y_max), max exclusive."""
-        ys, xs = np.nonzero(self.mask)
-        return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+        box = tight_box_xyxy(self.mask)
+        if box is None:
+            raise ValueError("the object has no visible pixels")
+        return box
 
     def box_xyxy_rel(self) -> tuple[float, float, float, float]:
         h, w = self.mask.shape
-        x0, y0, x1, y1 = self.box_xyxy_px()
-        return x0 / w, y0 / h, x1 / w, y1 / h
+        return tuple(float(v) for v in xyxy_px_to_rel(self.box_xyxy_px(), (w, h)))  # type: ignore[return-value]
 
 
 @dataclass

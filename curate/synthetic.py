@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from curate.fashion_mnist import read_split
+from curate.geometry import tight_box_xyxy
 from curate.sources.fashion_mnist import find_folder
 
 
@@ -18,15 +19,6 @@ def fashion_mnist(split: str = "test", limit: int | None = None) -> tuple[np.nda
     """The first `limit` (28x28 image, label) pairs of a Fashion-MNIST split, from its IDX files."""
     images, labels = read_split(find_folder(None), split)
     return images[:limit], labels[:limit]
-
-
-def tight_box_xyxy(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Pixel box (x_min, y_min, x_max, y_max), max exclusive, of the True pixels of a mask."""
-    ys = np.flatnonzero(mask.any(axis=1))
-    xs = np.flatnonzero(mask.any(axis=0))
-    if not len(xs):
-        return None
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
 def draw_on_canvas(

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.autobox import box_iou, propose_boxes
+from curate.autobox import propose_boxes
+from curate.geometry import iou_xyxy
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.flatlay import is_flat_lay
@@ -46,12 +47,12 @@ def test_pair_of_shoes_gives_two_boxes_or_one_by_option():
     rgb, truth = _shoe_pair(np.random.default_rng(0))
     two = propose_boxes(rgb, split_pairs=True)
     assert len(two) == 2
-    ious = box_iou(np.array(truth), np.array([[p.x_min, p.y_min, p.x_max, p.y_max] for p in two]))
+    ious = iou_xyxy(np.array(truth), np.array([[p.x_min, p.y_min, p.x_max, p.y_max] for p in two]))
     assert ious.max(axis=1).min() >= 0.9
     one = propose_boxes(rgb, split_pairs=False)
     assert len(one) == 1
     union = (truth[0][0], min(truth[0][1], truth[1][1]), truth[1][2], max(truth[0][3], truth[1][3]))
-    assert box_iou(np.array(union), np.array([[one[0].x_min, one[0].y_min, one[0].x_max, one[0].y_max]]))[0, 0] >= 0.95
+    assert iou_xyxy(np.array(union), np.array([[one[0].x_min, one[0].y_min, one[0].x_max, one[0].y_max]]))[0, 0] >= 0.95
 
 
 def test_specks_are_ignored_and_soft_shadows_stay_out_of_the_box():
@@ -65,7 +66,7 @@ def test_specks_are_ignored_and_soft_shadows_stay_out_of_the_box():
         proposals = propose_boxes(rgb)
         assert len(proposals) == 1
         p = proposals[0]
-        ious.append(box_iou(np.array(truth), np.array([[p.x_min, p.y_min, p.x_max, p.y_max]]))[0, 0])
+        ious.append(iou_xyxy(np.array(truth), np.array([[p.x_min, p.y_min, p.x_max, p.y_max]]))[0, 0])
         confidences.append(p.confidence)
     assert np.median(ious) >= 0.9
     assert min(confidences) > 0
@@ -113,7 +114,7 @@ def test_autobox_command_boxes_unboxed_flat_lays_and_skips_unreadable(tmp_path):
     for row in boxed.itertuples():
         n = int(ds.images.set_index("image_id").loc[row.image_id, "source_id"])
         got = np.array([row.x_min, row.y_min, row.x_max, row.y_max]) * 224
-        assert box_iou(np.array(truth[n]), got)[0, 0] >= 0.9
+        assert iou_xyxy(np.array(truth[n]), got)[0, 0] >= 0.9
 
 
 def test_tables_identical_with_local_pool_and_dask_cluster(tmp_path):

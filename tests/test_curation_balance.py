@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.augment import augment_image, boxes_to_pixels, object_mask
+from curate.augment import augment_image, object_mask
+from curate.geometry import xyxy_rel_to_px_enclosing
 from curate.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset
@@ -73,7 +74,7 @@ def test_flat_lay_boxes_within_two_pixels_of_the_rotated_mask(balanced):
     for row in augmented.itertuples():
         parent_rgb = load_image_rgb(parents.loc[row.parent_image_id, "path"])
         parent_box = before.objects.loc[before.objects["image_id"] == row.parent_image_id, ["x_min", "y_min", "x_max", "y_max"]].to_numpy()
-        mask = object_mask(parent_rgb, boxes_to_pixels(parent_box, parent_rgb.shape[1], parent_rgb.shape[0]))
+        mask = object_mask(parent_rgb, xyxy_rel_to_px_enclosing(parent_box, (parent_rgb.shape[1], parent_rgb.shape[0])))
         expected = tight_box_xyxy(_rotate_like_the_policy(mask, row.augmentation) > 0)
         got = after.objects.loc[after.objects["image_id"] == row.image_id, ["x_min", "y_min", "x_max", "y_max"]].to_numpy()[0]
         got_px = got * np.array([row.width, row.height, row.width, row.height])

@@ -7,10 +7,10 @@ from hypothesis.extra.numpy import arrays
 from sklearn.metrics import roc_auc_score
 
 from curate.errors import CurateError
+from curate.geometry import iou_xyxy
 from curate.label_noise import (
     auroc,
     box_disagreements,
-    box_iou_xyxy,
     confident_joint,
     label_issues,
     out_of_fold_probabilities,
@@ -110,7 +110,7 @@ def test_out_of_fold_probabilities_recover_planted_flips_on_separable_clusters()
 
 
 def test_box_iou_and_disagreements():
-    assert box_iou_xyxy([[0, 0, 0.5, 0.5]], [[0.25, 0, 0.75, 0.5]])[0, 0] == pytest.approx(1 / 3)
+    assert iou_xyxy([[0, 0, 0.5, 0.5]], [[0.25, 0, 0.75, 0.5]])[0, 0] == pytest.approx(1 / 3)
     truth = pd.DataFrame(
         {"object_id": ["a", "b", "c"], "image_id": ["i1", "i1", "i2"], "object_type": ["full-body", "footwear", "full-body"],
          "x_min": [0.1, 0.6, 0.1], "y_min": [0.1, 0.6, 0.1], "x_max": [0.5, 0.9, 0.5], "y_max": [0.5, 0.9, 0.5]}

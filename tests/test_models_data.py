@@ -5,6 +5,7 @@ import pytest
 
 from curate.dataset import read_dataset
 from curate.errors import CurateError
+from curate.geometry import padded_box_xyxy_px
 from curate.models import data
 from curate.models.common import keras_module
 from models_synthetic import SIZE, make_dataset
@@ -24,9 +25,9 @@ def test_split_objects_and_missing_split(dataset):
 
 
 def test_padded_box_and_crop_pads():
-    assert data.padded_box_xyxy_px((0.25, 0.25, 0.75, 0.75), 0.1, (100, 200)) == (20, 40, 80, 160)
-    assert data.padded_box_xyxy_px((0.0, 0.0, 1.0, 1.0), 0.2, (50, 40)) == (0, 0, 50, 40)  # clipped
-    assert data.padded_box_xyxy_px(None, 0.1, (30, 20)) == (0, 0, 30, 20)  # whole-image label
+    assert padded_box_xyxy_px((0.25, 0.25, 0.75, 0.75), 0.1, (100, 200)) == (20, 40, 80, 160)
+    assert padded_box_xyxy_px((0.0, 0.0, 1.0, 1.0), 0.2, (50, 40)) == (0, 0, 50, 40)  # clipped
+    assert padded_box_xyxy_px(None, 0.1, (30, 20)) == (0, 0, 30, 20)  # whole-image label
     pads = data.crop_pads(1000, random_pad=True, seed=3)
     assert pads.min() >= 0.05 and pads.max() <= 0.20 and pads.std() > 0.03
     assert np.array_equal(pads, data.crop_pads(1000, random_pad=True, seed=3))

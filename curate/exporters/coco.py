@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from curate.dataset import Dataset, write_text_atomic
-from curate.exporters.common import box_xyxy_px, by_split, class_names, export_images, place_image, summary
+from curate.exporters.common import by_split, class_names, export_images, place_image, summary
+from curate.geometry import area_xyxy, xyxy_rel_to_px, xyxy_to_xywh
 
 
 def coco_document(images, names: list[str]) -> dict:
@@ -21,14 +22,14 @@ def coco_document(images, names: list[str]) -> dict:
     for image_number, image in enumerate(images, start=1):
         doc["images"].append({"id": image_number, "file_name": image.file_name, "width": image.width, "height": image.height})
         for box, label in zip(image.boxes, image.labels):
-            x1, y1, x2, y2 = box_xyxy_px(box, image.width, image.height)
+            box_px = xyxy_rel_to_px(box, (image.width, image.height))
             doc["annotations"].append(
                 {
                     "id": len(doc["annotations"]) + 1,
                     "image_id": image_number,
                     "category_id": ids[label],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
+                    "bbox": xyxy_to_xywh(box_px).tolist(),
+                    "area": float(area_xyxy(box_px)[0]),
                     "iscrowd": 0,
                 }
             )

@@ -106,11 +106,6 @@ def place_image(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def box_xyxy_px(box, width: int, height: int) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = box
-    return x1 * width, y1 * height, x2 * width, y2 * height
-
-
 def by_split(images: list[ExportImage]) -> dict[str, list[ExportImage]]:
     groups: dict[str, list[ExportImage]] = {}
     for image in images:

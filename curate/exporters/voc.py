@@ -6,14 +6,15 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from curate.dataset import Dataset, write_text_atomic
-from curate.exporters.common import box_xyxy_px, by_split, export_images, place_image, summary, write_label_file
+from curate.exporters.common import by_split, export_images, place_image, summary, write_label_file
+from curate.geometry import xyxy_rel_to_px
 
 
 def voc_xml(image, folder: str = "JPEGImages") -> str:
     """labelImg's layout; coordinates are whole pixels, as VOC readers expect."""
     objects = []
     for box, label, extra in zip(image.boxes, image.labels, image.extra):
-        x1, y1, x2, y2 = (round(v) for v in box_xyxy_px(box, image.width, image.height))
+        x1, y1, x2, y2 = (round(float(v)) for v in xyxy_rel_to_px(box, (image.width, image.height)))
         objects.append(
             "\t<object>\n"
             f"\t\t<name>{escape(label)}</name>\n"

@@ -8,13 +8,15 @@ import yaml
 
 from curate.dataset import Dataset, write_text_atomic
 from curate.exporters.common import by_split, class_names, export_images, place_image, summary, write_label_file
+from curate.geometry import xyxy_to_cxcywh
 
 
 def yolo_lines(image, ids: dict[str, int]) -> str:
     """One `class cx cy w h` line per box, all relative to the image size."""
     lines = []
-    for (x1, y1, x2, y2), label in zip(image.boxes, image.labels):
-        lines.append(f"{ids[label]} {(x1 + x2) / 2:.8f} {(y1 + y2) / 2:.8f} {x2 - x1:.8f} {y2 - y1:.8f}\n")
+    for box, label in zip(image.boxes, image.labels):
+        cx, cy, w, h = xyxy_to_cxcywh(box)
+        lines.append(f"{ids[label]} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}\n")
     return "".join(lines)
 
 

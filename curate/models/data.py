@@ -22,6 +22,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, IMAGES_FILE, Dataset
 from curate.errors import CurateError
+from curate.geometry import padded_box_xyxy_px, xyxy_rel_to_px
 from curate.imageio import load_image_rgb
 from curate.models.common import keras_module
 from curate.progress import track
@@ -68,23 +69,6 @@ def carve_validation(groups: Sequence[str], strata: Sequence[str], fraction: flo
 # Decoding and cropping
 
 
-def padded_box_xyxy_px(box_xyxy_rel: Sequence[float] | None, pad: float, image_wh: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The box grown by `pad` of its size on every side, clipped, in integer pixels.
-
-    A null box means a whole-image label: the crop is the whole image.
-    """
-    width, height = image_wh
-    if box_xyxy_rel is None or any(v is None or np.isnan(v) for v in box_xyxy_rel):
-        return 0, 0, width, height
-    x0, y0, x1, y1 = (float(v) for v in box_xyxy_rel)
-    dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
-    left = int(np.floor(max(x0 - dx, 0.0) * width))
-    top = int(np.floor(max(y0 - dy, 0.0) * height))
-    right = int(np.ceil(min(x1 + dx, 1.0) * width))
-    bottom = int(np.ceil(min(y1 + dy, 1.0) * height))
-    return left, top, max(right, left + 1), max(bottom, top + 1)
-
-
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
@@ -129,7 +113,7 @@ def detection_arrays(dataset: Dataset, objects: pd.DataFrame, size: int, class_n
     labels = np.full((len(per_image), longest), -1.0, dtype=np.float32)
     for i, (_, rows) in enumerate(track(per_image, f"loading {len(per_image)} images")):
         images[i] = resize_square(load_image_rgb(dataset.image_path(rows["path"].iloc[0])), size)
-        boxes[i, : len(rows)] = rows[list(BOX_COLUMNS)].to_numpy(dtype=np.float32) * size
+        boxes[i, : len(rows)] = xyxy_rel_to_px(rows[list(BOX_COLUMNS)].to_numpy(dtype=np.float32), (size, size))
         labels[i, : len(rows)] = [index[t] for t in rows["object_type"]]
     return images, {"boxes": boxes, "labels": labels}, [image_id for image_id, _ in per_image]
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from curate.dataset import BOX_COLUMNS, Dataset
 from curate.errors import CurateError
+from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.models.common import (
     ModelInfo,
     StageRecipe,
@@ -161,7 +162,7 @@ def raw_detections(model, images: np.ndarray, batch_size: int = 8) -> list[pd.Da
         pred = {k: np.asarray(v)[: len(part)] for k, v in model.predict(padded, batch_size=batch_size, verbose=0).items()}
         for boxes, scores, labels, n in zip(pred["boxes"], pred["confidence"], pred["labels"], pred["num_detections"]):
             n = int(n)
-            rel = np.clip(np.asarray(boxes[:n], dtype=np.float64) / size, 0.0, 1.0)
+            rel = clip_xyxy(xyxy_px_to_rel(np.asarray(boxes[:n], dtype=np.float64).reshape(-1, 4), (size, size)))
             frame = pd.DataFrame(rel, columns=list(BOX_COLUMNS))
             frame.insert(0, "score", np.asarray(scores[:n], dtype=np.float64))
             frame.insert(0, "object_type", [OBJECT_TYPES[int(c)] for c in labels[:n]])

@@ -23,6 +23,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, Dataset, read_dataset, write_text_atomic
 from curate.errors import CurateError
+from curate.geometry import iou_xyxy, xywh_rel_to_px, xyxy_to_xywh
 from curate.models.common import read_model_info, update_model_json
 
 COCO_SUMMARY = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
@@ -30,21 +31,6 @@ COCO_SUMMARY = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1
 
 # ---------------------------------------------------------------------------------------------
 # Boxes
-
-
-def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (N, 4) and b (M, 4), xyxy in any common unit -> (N, M)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def match_detections(gt_xyxy: np.ndarray, dt_xyxy: np.ndarray, dt_scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
@@ -97,7 +83,7 @@ def frames_to_coco(images: pd.DataFrame, gt: pd.DataFrame, dt: pd.DataFrame, cla
     def xywh(frame: pd.DataFrame) -> np.ndarray:
         wh = sizes.loc[frame["image_id"]].to_numpy(dtype=np.float64)
         b = frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
-        return np.stack([b[:, 0] * wh[:, 0], b[:, 1] * wh[:, 1], (b[:, 2] - b[:, 0]) * wh[:, 0], (b[:, 3] - b[:, 1]) * wh[:, 1]], axis=1) if len(b) else np.zeros((0, 4))
+        return xywh_rel_to_px(xyxy_to_xywh(b), (wh[:, 0], wh[:, 1])) if len(b) else np.zeros((0, 4))
 
     gt_boxes, dt_boxes = xywh(gt), xywh(dt)
     coco_gt = {

@@ -24,6 +24,7 @@ import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, write_text_atomic
 from curate.errors import CurateError
+from curate.geometry import area_xyxy, intersection_over_first, xyxy_rel_to_px, xyxy_to_cxcywh
 from curate.imageio import load_image_rgb
 from curate.models.data import crop_pads, crop_resized
 from curate.progress import track
@@ -44,19 +45,11 @@ def _boxes(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 4)
 
 
-def intersection_over_first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M): the share of each box of `a` covered by each box of `b`."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
-    return np.divide(ix * iy, area, out=np.zeros((len(a), len(b))), where=area > 0)
-
-
 def hand_as_footwear(detections: pd.DataFrame) -> np.ndarray:
     """Mask of footwear detections that are likely hands."""
     footwear = (detections["object_type"] == "footwear").to_numpy()
     boxes = _boxes(detections)
-    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
+    centre_y = xyxy_to_cxcywh(boxes)[:, 1]
     in_middle = (centre_y >= MIDDLE_BAND[0]) & (centre_y <= MIDDLE_BAND[1])
     upper = boxes[(detections["object_type"] == "upper-body").to_numpy()]
     near_upper = (intersection_over_first(boxes, upper) >= FOOTWEAR_UPPER_OVERLAP).any(axis=1) if len(upper) else np.zeros(len(boxes), dtype=bool)
@@ -70,7 +63,7 @@ def bare_legs(detections: pd.DataFrame) -> np.ndarray:
     if len(lower) < 2:
         return drop
     boxes = _boxes(detections)[lower]
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = area_xyxy(boxes)
     covered = intersection_over_first(boxes, boxes)  # [i, j]: share of i inside j
     for i in range(len(lower)):
         for j in range(len(lower)):
@@ -180,7 +173,7 @@ def draw_predictions(image_rgb: np.ndarray, objects: list[dict[str, Any]]) -> np
     thickness = max(1, round(min(height, width) / 250))
     for obj in objects:
         b = obj["box"]
-        x0, y0, x1, y1 = int(b["x_min"] * width), int(b["y_min"] * height), int(b["x_max"] * width), int(b["y_max"] * height)
+        x0, y0, x1, y1 = (int(v) for v in xyxy_rel_to_px([b[c] for c in BOX_COLUMNS], (width, height)))
         colour = COLOURS_BGR[obj["object_type"]]
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
         words = [obj.get("category") or obj["object_type"], obj.get("style"), obj.get("pattern"), f"{obj['score']:.2f}"]

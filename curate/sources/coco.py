@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from curate.errors import CurateError
+from curate.geometry import xywh_to_xyxy
 from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_json_file, report_bad_item, require_file
 
 _SPLIT_NAME = re.compile(r"instances_([a-z]+?)(\d{4})?$")
@@ -78,5 +79,4 @@ def coco_object(ann: dict, index: int, categories: dict) -> dict:
     bbox = ann.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
         raise BadItem(f"expected bbox [x, y, width, height], found {bbox!r}", where=where, field_name="bbox")
-    x, y, w, h = bbox
-    return {"source_label": categories[category_id], "box_xyxy_px": [x, y, x + w, y + h], "iscrowd": bool(ann.get("iscrowd", 0))}
+    return {"source_label": categories[category_id], "box_xyxy_px": xywh_to_xyxy(bbox).tolist(), "iscrowd": bool(ann.get("iscrowd", 0))}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import CurateError
+from curate.geometry import xywh_to_xyxy
 from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_json_lines, report_bad_item, require_file
 
 FOOTWEAR_PAIRS = ("drop-image", "keep-both", "keep-above")
@@ -56,13 +57,13 @@ def sagemaker_entry(line: dict, manifest_dir: Path) -> dict:
         if name is None:
             raise BadItem(f"unknown category id {ann.get('class_id')!r} (not in class-map)", where=where, field_name="class_id")
         try:
-            left, top, width, height = (float(ann[k]) for k in ("left", "top", "width", "height"))
+            box_xywh = [float(ann[k]) for k in ("left", "top", "width", "height")]
         except (KeyError, TypeError, ValueError):
             raise BadItem("expected numeric left, top, width, height", where=where, field_name="annotations") from None
         objects.append(
             {
                 "source_label": name,
-                "box_xyxy_px": [left, top, left + width, top + height],
+                "box_xyxy_px": xywh_to_xyxy(box_xywh).tolist(),
                 "box_origin": "sagemaker",
                 "box_confidence": float(conf.get("confidence", 0.0)),
             }
