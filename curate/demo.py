@@ -29,11 +29,12 @@ from curate.errors import CurateError
 from curate.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.parallel import Executor, make_executor
 from curate.recipes import RecipeModel, apply_overrides, parse_recipe, recipe_to_yaml
+from curate.resources import recipe_path
 from curate.scenes import PATTERNS
 from curate.split import SplitRecipe
 from curate.taxonomy import load_taxonomy, read_yaml
 
-DEMO_RECIPE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
+DEMO_RECIPE_PATH = recipe_path("demo.yaml")
 STATE_FILE = "demo-state.json"
 SUMMARY_FILE = "summary.json"
 

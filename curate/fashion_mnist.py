@@ -1,7 +1,7 @@
 """Fashion-MNIST files: where to find them, the IDX format, and stratified subsets.
 
 Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017) is © Zalando SE and released under the MIT
-licence. A stratified subset ships inside the package (curate/data/, in the official IDX .gz
+licence. A stratified subset ships inside the package (curate/resources/fashion_mnist/, in the official IDX .gz
 layout, so every tool reads it exactly like the real files); the full set is used instead when
 the Debian package `dataset-fashion-mnist` or a downloaded copy is present.
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
+from curate.resources import fashion_mnist_dir
 
-EMBEDDED_DIR = Path(__file__).resolve().parent / "data"
+EMBEDDED_DIR = fashion_mnist_dir()
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # The official file names; `split` is the name the dataset tables use for each half.

@@ -17,10 +17,10 @@ from typing import Any, Iterable
 import yaml
 
 from curate.errors import CurateError, Problem
+from curate.resources import taxonomy_dir
 
-TAXONOMY_DIR = Path(__file__).resolve().parent.parent / "taxonomy"
-DEFAULT_TAXONOMY_PATH = TAXONOMY_DIR / "fashion.yaml"
-SOURCES_DIR = TAXONOMY_DIR / "sources"
+DEFAULT_TAXONOMY_PATH = taxonomy_dir() / "fashion.yaml"
+SOURCES_DIR = taxonomy_dir() / "sources"
 
 OBJECT_TYPES = ("upper-body", "lower-body", "full-body", "footwear")
 PATTERN_KEY = "pattern"

@@ -3,7 +3,7 @@
     python examples/train_stage.py [IDX_DIR] [OUT_DIR] [EPOCHS]
 
 IDX_DIR holds the four Fashion-MNIST IDX files; by default the stratified subset shipped in the
-package (curate/data, 4,000 training and 1,000 test images). The recipe is
+package (curate/resources/fashion_mnist, 4,000 training and 1,000 test images). The recipe is
 recipes/fashion-mnist-category.yaml with its dataset, output and epochs overridden the way
 `curate train category RECIPE --set key=value` does; the model directory gets the weights, the
 resolved recipe, the label map, the dataset and taxonomy hashes and a model card, and the

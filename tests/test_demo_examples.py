@@ -67,7 +67,7 @@ def test_review_example_accepts_tightens_and_rejects_boxes_through_fiftyone(tmp_
 
 
 def test_train_stage_example_trains_and_evaluates_the_category_classifier(tmp_path):
-    output = run_example("train_stage.py", ROOT / "curate" / "data", tmp_path, "1")
+    output = run_example("train_stage.py", ROOT / "curate" / "resources" / "fashion_mnist", tmp_path, "1")
     model = tmp_path / "model"
     assert (model / "model.keras").exists() and (model / "MODEL_CARD.md").exists() and (model / "recipe.yaml").exists()
     metrics = json.loads(next((model / "evaluation").glob("*-test/metrics.json")).read_text())
