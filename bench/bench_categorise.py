@@ -11,8 +11,7 @@ import argparse
 import random
 import time
 
-from curate.taxonomy import load_taxonomy
-from curate.textnorm import TitleCategoriser
+from curate.taxonomy import TitleCategoriser, load_taxonomy
 
 NOISE = ["Womens", "Mens", "Black", "Navy", "Cotton", "Linen", "New", "Organic", "Relaxed", "Premium"]
 

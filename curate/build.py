@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from curate import imbalance, steps
 from curate.balance import BalanceRecipe
-from curate.dataset import read_dataset, save_tables, staged_dataset, write_text_atomic
+from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.dedup import DedupRecipe
 from curate.errors import CurateError
 from curate.importing import read_source
@@ -104,8 +104,8 @@ def import_inputs(recipe: BuildRecipe, stage: Path, executor: Executor, taxonomy
     for item in recipe.inputs:
         if item.dataset is not None:
             ds = read_dataset(item.dataset)
-            steps.carry_files(ds.path, stage)
-            images.append(steps.rebase_paths(ds.images, ds.path, stage))
+            carry_files(ds.path, stage)
+            images.append(rebase_paths(ds.images, ds.path, stage))
             objects.append(ds.objects)
             reports.append({"dataset": item.dataset, "images": len(ds.images)})
             continue

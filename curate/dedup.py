@@ -1,4 +1,5 @@
-"""Exact and near-duplicate images, leakage across splits, and the one-pattern/one-style filter.
+"""Exact and near-duplicate images, leakage across splits, and the one-pattern/one-style filter
+(the taxonomy rule `curate.taxonomy.rules.several_values`).
 
 Exact duplicates share the sha256 of their file bytes; near duplicates have 64-bit DCT
 perceptual hashes within a Hamming distance. Duplicates are grouped (connected components of the
@@ -17,8 +18,8 @@ from pydantic import Field
 
 from curate.errors import CurateError
 from curate.imageio import load_image_rgb
-from curate.imbalance import attribute_table
 from curate.recipes import RecipeModel
+from curate.taxonomy.rules import several_values
 
 # Which copy of a duplicate group survives: evaluation splits first, so a training copy is the one dropped.
 SPLIT_PRIORITY = {"gold": 0, "test": 1, "val": 2, "train": 3}
@@ -137,19 +138,6 @@ def images_to_drop(duplicates: pd.DataFrame, policy: str) -> list[str]:
     return sorted(drop)
 
 
-def multi_label_objects(objects: pd.DataFrame) -> pd.Series:
-    """True for objects with more than one pattern or more than one style (column + attributes)."""
-    pairs = pd.concat([
-        attribute_table(objects),
-        pd.DataFrame({"object_id": objects["object_id"], "key": "pattern", "value": objects["pattern"]}),
-        pd.DataFrame({"object_id": objects["object_id"], "key": "style", "value": objects["style"]}),
-    ]).dropna()
-    pairs = pairs[pairs["key"].isin(("pattern", "style"))]
-    distinct = pairs.drop_duplicates().groupby(["object_id", "key"]).size()
-    many = set(distinct[distinct > 1].index.get_level_values("object_id"))
-    return objects["object_id"].isin(many)
-
-
 def dedup_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Apply the recipe to tables whose sha256/phash are filled; return new tables and the report."""
     duplicates = find_duplicates(images, recipe.hamming)
@@ -172,7 +160,7 @@ def dedup_tables(images: pd.DataFrame, objects: pd.DataFrame, recipe: DedupRecip
     images = images[~images["image_id"].isin(dropped)].reset_index(drop=True)
     images = mark_duplicates(images, duplicates, report["leakage"])
     objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
-    many = multi_label_objects(objects)
+    many = several_values(objects)
     report["multi_label_objects"] = {"policy": recipe.multi_label_objects, "objects": sorted(objects.loc[many, "object_id"])}
     if recipe.multi_label_objects == "drop":
         objects = objects[~many].reset_index(drop=True)

@@ -24,15 +24,15 @@ from pydantic import Field, field_validator
 
 from curate import __version__
 from curate.balance import BalanceRecipe
-from curate.dataset import IMAGES_FILE, OBJECTS_FILE, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
+from curate.dataset import IMAGES_FILE, OBJECTS_FILE, derive_dataset, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
 from curate.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.parallel import Executor, make_executor
-from curate.recipes import RecipeModel, apply_overrides, parse_recipe, recipe_to_yaml
+from curate.recipes import RecipeModel, apply_overrides, parse_recipe, read_yaml, recipe_to_yaml
 from curate.resources import recipe_path
 from curate.scenes import PATTERNS
 from curate.split import SplitRecipe
-from curate.taxonomy import load_taxonomy, read_yaml
+from curate.taxonomy import load_taxonomy
 
 DEMO_RECIPE_PATH = recipe_path("demo.yaml")
 STATE_FILE = "demo-state.json"
@@ -304,22 +304,9 @@ SCENE_ONLY_COLUMNS = ("gt_x_min", "gt_y_min", "gt_x_max", "gt_y_max", "mask_path
 
 
 def derived_dataset(ctx: DemoContext, source: str, target: str, work: Callable[[Any, Path], tuple], name: str | None = None) -> tuple[Path, dict]:
-    """Build datasets/<target> from datasets/<source> with `work(dataset, stage)`.
-
-    `work` returns (images, objects, report); the media of the source is hard-linked into the
-    new dataset (curate.steps.carry_files), so relative paths stay valid and nothing is copied.
-    """
-    from curate.steps import carry_files
-
-    source_ds = read_dataset(ctx.path("datasets", source))
-    path = ctx.path("datasets", target)
-    with staged_dataset(path) as stage:
-        carry_files(source_ds.path, stage)
-        images, objects, report = work(source_ds, stage)
-        write_text_atomic(stage / "reports" / f"{target}.json", json.dumps(report, indent=1, sort_keys=True, default=str))
-        meta = {"name": name or target, "sources": [{"dataset": source}], "steps": list(source_ds.meta.get("steps", [])) + [target]}
-        save_tables(stage, images, objects, meta, load_taxonomy())
-    return path, report
+    """datasets/<target> derived from datasets/<source> by `work(dataset, stage)`, with the media
+    of the source hard-linked in (so relative paths stay valid) and the taxonomy checked."""
+    return derive_dataset(ctx.path("datasets", source), target, work, ctx.path("datasets", target), name=name or target, taxonomy=load_taxonomy())
 
 
 def exact_box_ious(objects) -> np.ndarray:

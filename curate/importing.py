@@ -18,7 +18,19 @@ from typing import Any
 
 import pandas as pd
 
-from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, save_tables, stable_id, staged_dataset, value_counts, write_text_atomic
+from curate.dataset import (
+    IMAGES_SCHEMA,
+    OBJECTS_SCHEMA,
+    empty_table,
+    images_frame,
+    is_url,
+    objects_frame,
+    save_tables,
+    stable_id,
+    staged_dataset,
+    value_counts,
+    write_text_atomic,
+)
 from curate.errors import CurateError
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.imageio import read_image_size
@@ -148,10 +160,6 @@ def probe_image(path: str) -> tuple[int, int] | str:
         return read_image_size(path)
     except CurateError as exc:
         return str(exc)
-
-
-def is_url(path: str) -> bool:
-    return "://" in path
 
 
 def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver, executor: Executor, dataset_dir: Path, tax: Taxonomy):

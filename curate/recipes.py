@@ -13,9 +13,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from curate.errors import CurateError, Problem
-from curate.taxonomy import read_yaml
 
 M = TypeVar("M", bound="RecipeModel")
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error names the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CurateError.at(path, "file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CurateError.at(path, f"malformed YAML: {reason}", where=where) from None
 
 
 class RecipeModel(BaseModel):

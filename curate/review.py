@@ -36,6 +36,7 @@ from curate.dataset import (
 from curate.errors import CurateError, Problem
 from curate.geometry import xywh_to_xyxy, xyxy_to_xywh
 from curate.progress import track
+from curate.taxonomy.rules import label_issues
 
 GROUND_TRUTH = "ground_truth"
 CATEGORY = "category"
@@ -131,33 +132,6 @@ def image_row_hashes(images: pd.DataFrame, object_pairs: pd.Series) -> pd.Series
     return pd.Series([f"{h:016x}" for h in hashed], index=images.index, dtype=object)
 
 
-def taxonomy_issues(objects: pd.DataFrame, tax) -> pd.Series:
-    """Why each object breaks the taxonomy (None when it does not).
-
-    Flags a category that does not belong to the object type, a style the category does not
-    allow, unknown values, and more than one pattern or style (extra `pattern:`/`style:` entries
-    in the attributes list).
-    """
-    issues = []
-    for row in objects[["object_type", "category", "pattern", "style", "attributes"]].itertuples(index=False):
-        found = []
-        if row.category is not None and row.category not in tax.categories:
-            found.append(f"unknown category '{row.category}'")
-        elif row.category is not None and row.object_type is not None and tax.object_type_of(row.category) != row.object_type:
-            found.append(f"category '{row.category}' is {tax.object_type_of(row.category)}, not {row.object_type}")
-        if row.style is not None and row.category in tax.categories and not tax.allows_style(row.category, row.style):
-            found.append(f"style '{row.style}' not allowed for '{row.category}'")
-        if row.pattern is not None and row.pattern not in tax.patterns:
-            found.append(f"unknown pattern '{row.pattern}'")
-        attrs = list(row.attributes) if row.attributes is not None else []
-        for key in ("pattern", "style"):
-            extra = [a for a in attrs if a.startswith(f"{key}:")]
-            if extra and (getattr(row, key) is not None or len(extra) > 1):
-                found.append(f"more than one {key}")
-        issues.append("; ".join(found) if found else None)
-    return pd.Series(issues, index=objects.index, dtype=object)
-
-
 def origin_tags(images: pd.DataFrame, objects: pd.DataFrame) -> pd.Series:
     """Per image: the sorted box-origin tags (canny, sagemaker, augmented) a curator filters by."""
     tagged = objects.loc[objects["box_origin"].isin(ORIGIN_TAGS), ["image_id", "box_origin"]]
@@ -238,7 +212,7 @@ def _prepared(dataset: Dataset, tax) -> tuple[pd.DataFrame, pd.DataFrame, pd.Ser
     objects = _as_python(dataset.objects)
     objects["row_hash"] = object_row_hashes(objects)
     objects["content_hash"] = object_row_hashes(objects, with_status=False)
-    objects["taxonomy_issue"] = taxonomy_issues(objects, tax)
+    objects["taxonomy_issue"] = label_issues(objects, tax)
     objects = objects.sort_values(["image_id", "object_id"], kind="mergesort")
     pairs = (objects["object_id"] + ":" + objects["row_hash"] + ":" + objects["content_hash"]).groupby(objects["image_id"]).agg(list)
     images = _as_python(dataset.images)

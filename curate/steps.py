@@ -8,7 +8,6 @@ cannot be read are skipped and listed in the report, never fatal. Writing is the
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -17,17 +16,11 @@ import numpy as np
 import pandas as pd
 
 from curate import autobox, augment, balance, dedup, flatlay, split
-from curate.dataset import CHANGES_FILE
-from curate.importing import is_url
+from curate.dataset import image_paths
 from curate.parallel import Executor
 
 # Images per task sent to a worker: each costs milliseconds, so small chunks keep workers evenly busy.
 IMAGE_CHUNK = 8
-
-
-def image_paths(images: pd.DataFrame, root: Path) -> list[str]:
-    """Absolute paths of the images (relative paths are relative to the dataset directory; URLs stay URLs)."""
-    return [p if os.path.isabs(p) or is_url(p) else str(root / p) for p in images["path"].astype(str)]
 
 
 def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
@@ -40,39 +33,6 @@ def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: lis
         else:
             ok[image_id] = result
     return ok, failed
-
-
-def carry_files(source: Path, stage: Path) -> None:
-    """Bring media, reports and the change log of an existing dataset into a staging directory.
-
-    Hard links where possible: the stage is swapped in whole, and the old tree is deleted after.
-    """
-    for name in ("media", "reports"):
-        if (source / name).is_dir():
-            shutil.copytree(source / name, stage / name, copy_function=_link_or_copy, dirs_exist_ok=True)
-    if (source / CHANGES_FILE).exists():
-        _link_or_copy(source / CHANGES_FILE, stage / CHANGES_FILE)
-
-
-def _link_or_copy(src, dst) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def rebase_paths(images: pd.DataFrame, old_root: Path, new_root: Path) -> pd.DataFrame:
-    """Keep relative paths pointing at the same files when the tables move to another directory.
-
-    Paths inside the dataset (media/...) travel with it; anything else becomes absolute.
-    """
-    if old_root.resolve() == new_root.resolve():
-        return images
-    paths = []
-    for p in images["path"].astype(str):
-        inside = not os.path.isabs(p) and p.split("/", 1)[0] == "media"
-        paths.append(p if os.path.isabs(p) or is_url(p) or inside else str((old_root / p).resolve()))
-    return images.assign(path=paths)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from curate import steps
-from curate.dataset import read_dataset, save_tables, staged_dataset
+from curate.dataset import derive_dataset, read_dataset
 from curate.imbalance import dataset_reports, write_reports
 from curate.importing import import_to_dataset
 from curate.parallel import make_executor
@@ -26,13 +26,16 @@ executor = make_executor("local")
 report = import_to_dataset("catalogue", feed, out, on_error="skip", executor=executor, max_brand_share=0.6)
 print(f"{report['images']} products kept; dropped by rule: {report['dropped_by_rule'] or 'none'}; skipped: {report['skipped_count']}")
 
-ds = read_dataset(out)
-images, flat = steps.flat_lay_step(ds.images, ds.path, executor)
-objects, boxing = steps.autobox_step(images, ds.objects, ds.path, executor)
-with staged_dataset(out) as stage:
-    steps.carry_files(ds.path, stage)
-    save_tables(stage, images, objects, ds.meta)
-print(f"{flat['flat_lay']} of {flat['checked']} images are packshots; {boxing['boxed_objects']} objects auto-boxed")
+
+def autobox(ds, stage):
+    """Recognise the packshots, then propose a box (with a confidence) for each one."""
+    images, flat = steps.flat_lay_step(ds.images, ds.path, executor)
+    objects, boxing = steps.autobox_step(images, ds.objects, ds.path, executor)
+    return images, objects, boxing | {"flat_lay": flat}
+
+
+_, boxing = derive_dataset(out, "autobox", autobox)
+print(f"{boxing['flat_lay']['flat_lay']} of {boxing['flat_lay']['checked']} images are packshots; {boxing['boxed_objects']} objects auto-boxed")
 
 ds = read_dataset(out)
 reports = dataset_reports(ds.images, ds.objects)

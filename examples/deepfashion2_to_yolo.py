@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from curate import steps
-from curate.dataset import read_dataset, save_tables, staged_dataset
+from curate.dataset import derive_dataset, read_dataset
 from curate.exporters import EXPORTERS
 from curate.importing import import_to_dataset
 from curate.parallel import make_executor
@@ -28,12 +28,15 @@ executor = make_executor("local")
 report = import_to_dataset("deepfashion2", source, out / "dataset", on_error="skip", executor=executor)
 print(f"imported {report['images']} images, {report['objects']} objects; unmapped labels: {report['unmapped_labels'] or 'none'}")
 
+
+
 # 2. Split by product (DeepFashion2's pair_id), stratified over every label; gold stays untouched.
-ds = read_dataset(out / "dataset")
-images, split_report = steps.split_step(ds.images, ds.objects, SplitRecipe(stratify="multilabel"))
-with staged_dataset(out / "dataset") as stage:
-    steps.carry_files(ds.path, stage)
-    save_tables(stage, images, ds.objects, ds.meta)
+def split(ds, stage):
+    images, report = steps.split_step(ds.images, ds.objects, SplitRecipe(stratify="multilabel"))
+    return images, ds.objects, report
+
+
+_, split_report = derive_dataset(out / "dataset", "split", split)
 print("objects per split:", json.dumps(split_report["objects"]))
 
 # 3. Export: Ultralytics YOLO folders with data.yaml, and COCO instances JSON.

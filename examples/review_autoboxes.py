@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from curate import review, steps
-from curate.dataset import read_dataset, save_tables, staged_dataset
+from curate.dataset import derive_dataset, read_dataset
 from curate.importing import import_to_dataset
 from curate.parallel import make_executor
 
@@ -25,12 +25,15 @@ out = Path(args[1]) if len(args) > 1 else ROOT / "out/examples/review"
 executor = make_executor("serial")
 
 import_to_dataset("catalogue", feed, out, on_error="skip", executor=executor)
-ds = read_dataset(out)
-images, _ = steps.flat_lay_step(ds.images, ds.path, executor)
-objects, boxing = steps.autobox_step(images, ds.objects, ds.path, executor)
-with staged_dataset(out) as stage:
-    steps.carry_files(ds.path, stage)
-    save_tables(stage, images, objects, ds.meta)
+
+
+def autobox(ds, stage):
+    images, _ = steps.flat_lay_step(ds.images, ds.path, executor)
+    objects, report = steps.autobox_step(images, ds.objects, ds.path, executor)
+    return images, objects, report
+
+
+_, boxing = derive_dataset(out, "autobox", autobox)
 print(f"auto-boxed {boxing['boxed_objects']} objects")
 
 sent = review.send_dataset(out)

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
-from curate.dedup import DedupRecipe, dedup_tables, hamming_pairs, multi_label_objects, phash_hex
+from curate.dedup import DedupRecipe, dedup_tables, hamming_pairs, phash_hex
+from curate.taxonomy.rules import several_values
 from curate.synthetic import draw_on_canvas
 from curation_helpers import fmnist_items, write_rgb
 
@@ -100,4 +101,4 @@ def test_policies_report_and_drop_leaks_and_flagging():
     _, flagged, _ = dedup_tables(images, objects, DedupRecipe(policy="report", multi_label_objects="flag"))
     flags = flagged.set_index("object_id")["flags"]
     assert flags["o0"] == "more than one pattern or style" and flags.notna().tolist() == [True, False, False, False]
-    assert multi_label_objects(objects).tolist() == [True, False, False, False]
+    assert several_values(objects).tolist() == [True, False, False, False]

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.dataset import images_frame, objects_frame
-from curate.review import object_row_hashes, origin_tags, taxonomy_issues
+from curate.review import object_row_hashes, origin_tags
+from curate.taxonomy.rules import label_issues
 from curate.taxonomy import load_taxonomy
 
 unit = st.floats(0, 1, allow_nan=False, width=32)
@@ -62,7 +63,7 @@ def test_taxonomy_issues_flag_exactly_the_violations():
         one_object(object_id="two-patterns", pattern="floral", attributes=["pattern:striped"]),
         one_object(object_id="wrong-type", object_type="footwear", category="jeans"),
     ], ignore_index=True)
-    issues = dict(zip(frame["object_id"], taxonomy_issues(frame, tax)))
+    issues = dict(zip(frame["object_id"], label_issues(frame, tax)))
     assert issues["ok"] is None
     assert issues["bad-style"] == "style 'bomber' not allowed for 'shirts'"
     assert issues["two-patterns"] == "more than one pattern"

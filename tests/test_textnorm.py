@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.taxonomy import load_taxonomy, normalise_text
-from curate.textnorm import TitleCategoriser
+from curate.taxonomy import TitleCategoriser
 
 runner = CliRunner()
 

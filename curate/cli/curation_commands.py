@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ from curate import imbalance, steps
 from curate.balance import BalanceRecipe
 from curate.build import load_build_recipe, run_build
 from curate.cli.common import console, handle_errors
-from curate.dataset import Dataset, read_dataset, save_tables, staged_dataset, write_text_atomic
+from curate.dataset import Dataset, derive_dataset, read_dataset, write_text_atomic
 from curate.dedup import DedupRecipe
 from curate.parallel import make_executor
 from curate.recipes import parse_recipe
@@ -34,20 +34,6 @@ def _executor(kind: str, scheduler: Optional[str], workers: Optional[int]) -> It
         client = getattr(executor, "client", None)
         if client is not None:
             client.close()
-
-
-def rewrite_dataset(ds: Dataset, step: str, fn: Callable[[Path], tuple]) -> dict:
-    """Run a step into a staged copy of the dataset; `fn(stage)` returns (images, objects, report)."""
-    with staged_dataset(ds.path) as stage:
-        steps.carry_files(ds.path, stage)
-        images, objects, report = fn(stage)
-        write_text_atomic(stage / "reports" / f"{step}.json", json.dumps(report, indent=2, default=str) + "\n")
-        meta = dict(ds.meta)
-        meta.pop("created_at", None)
-        meta.setdefault("steps", [])
-        meta["steps"] = list(meta["steps"]) + [step]
-        save_tables(stage, images, objects, meta)
-    return report
 
 
 def _print_unreadable(report: dict) -> None:
@@ -86,13 +72,13 @@ def autobox_command(
         console.print(f"written to {ds.reports_dir}/autobox-qa.json and autobox-qa.png")
         return
 
-    def work(stage: Path):
+    def work(source: Dataset, stage: Path):
         with _executor(executor, scheduler, workers) as run:
-            images, flat = steps.flat_lay_step(ds.images, ds.path, run)
-            objects, report = steps.autobox_step(images, ds.objects, ds.path, run, split_pairs)
+            images, flat = steps.flat_lay_step(source.images, source.path, run)
+            objects, report = steps.autobox_step(images, source.objects, source.path, run, split_pairs)
         return images, objects, report | {"flat_lay": flat}
 
-    report = rewrite_dataset(ds, "autobox", work)
+    _, report = derive_dataset(ds, "autobox", work)
     _print_unreadable(report["flat_lay"])
     _print_unreadable(report)
     console.print(f"boxed {report['boxed_objects']} objects ({report['pair_copies']} pair copies); no proposal: {len(report['no_proposal'])}; several unboxed objects: {len(report['ambiguous'])}")
@@ -115,7 +101,7 @@ def dedup_command(
     recipe = parse_recipe(DedupRecipe, {"hamming": hamming, "policy": policy, "multi_label_objects": multi_label}, "options")
     ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
-        report = rewrite_dataset(ds, "dedup", lambda stage: steps.dedup_step(ds.images, ds.objects, ds.path, run, recipe))
+        _, report = derive_dataset(ds, "dedup", lambda source, stage: steps.dedup_step(source.images, source.objects, source.path, run, recipe))
     _print_unreadable(report)
     table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "multi pattern/style objects")
     table.add_row(str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])), str(len(report["multi_label_objects"]["objects"])))
@@ -140,11 +126,11 @@ def split_command(
     recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify}, "options")
     ds = read_dataset(dataset)
 
-    def work(stage: Path):
-        images, report = steps.split_step(ds.images, ds.objects, recipe)
-        return images, ds.objects, report
+    def work(source: Dataset, stage: Path):
+        images, report = steps.split_step(source.images, source.objects, recipe)
+        return images, source.objects, report
 
-    report = rewrite_dataset(ds, "split", work)
+    _, report = derive_dataset(ds, "split", work)
     table = Table("split", "objects", "largest label-share gap (points)")
     for name, count in report["objects"].items():
         table.add_row(name, str(count), str(report["max_share_gap_points"].get(name, "-")))
@@ -171,7 +157,7 @@ def balance_command(
     recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
     ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
-        report = rewrite_dataset(ds, "balance", lambda stage: steps.balance_step(ds.images, ds.objects, ds.path, stage, run, recipe))
+        _, report = derive_dataset(ds, "balance", lambda source, stage: steps.balance_step(source.images, source.objects, source.path, stage, run, recipe))
     _print_unreadable(report)
     table = Table("group", "before", "after")
     for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):

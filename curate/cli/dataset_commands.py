@@ -11,7 +11,7 @@ from rich.table import Table
 from curate.cli.common import console, handle_errors
 from curate.dataset import read_dataset, summary
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
-from curate.textnorm import TitleCategoriser
+from curate.taxonomy import TitleCategoriser
 
 
 @handle_errors

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from curate.taxonomy import Resolution, Target, Taxonomy
-from curate.textnorm import TitleCategoriser
+from curate.taxonomy import TitleCategoriser
 
 
 class TaxonomyTermResolver:

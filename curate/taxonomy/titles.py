@@ -1,4 +1,4 @@
-"""Product-title normalisation and categorisation against the taxonomy.
+"""The product-title categoriser: titles normalised and matched against the taxonomy's terms.
 
 A title is normalised (case, punctuation, hyphens) and matched greedily, longest phrase
 first, against every taxonomy term (synonyms and plurals included). Then:
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.taxonomy import Sense, Taxonomy, load_taxonomy, normalised_tokens
+from curate.taxonomy.load import load_taxonomy
+from curate.taxonomy.model import Sense, Taxonomy
+from curate.taxonomy.text import normalised_tokens
 
 
 @dataclass(slots=True)
@@ -205,8 +207,3 @@ def _first(senses: tuple[Sense, ...], kinds: tuple[str, ...]) -> Sense | None:
             if sense.kind == kind and not sense.anywhere:
                 return sense
     return None
-
-
-def categorise_title(title: str, taxonomy: Taxonomy | None = None) -> TitleLabel:
-    """Categorise one title (builds a categoriser; use TitleCategoriser for many titles)."""
-    return TitleCategoriser(taxonomy).categorise(title)

@@ -1,0 +1,50 @@
+"""The dataset: two Parquet tables (the source of truth), provenance and atomic writes.
+
+    schema.py    columns, Arrow types, vocabularies, stable ids, frames with every column
+    validate.py  whole-table validation, every bad row at once
+    store.py     read and write the tables and dataset.yaml, atomically; staged datasets
+    derive.py    derive a dataset from another (a curation step's output)
+"""
+
+from curate.dataset.derive import carry_files, derive_dataset, rebase_paths
+from curate.dataset.schema import (
+    BOX_COLUMNS,
+    BOX_ORIGINS,
+    CHANGES_FILE,
+    CHANGES_SCHEMA,
+    IMAGES_FILE,
+    IMAGES_SCHEMA,
+    META_FILE,
+    OBJECTS_FILE,
+    OBJECTS_SCHEMA,
+    REVIEW_STATUSES,
+    SCHEMA_VERSION,
+    SPLITS,
+    empty_table,
+    images_frame,
+    objects_frame,
+    stable_id,
+)
+from curate.dataset.store import (
+    Dataset,
+    append_changes,
+    counts,
+    image_paths,
+    is_url,
+    read_dataset,
+    save_tables,
+    staged_dataset,
+    summary,
+    value_counts,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+from curate.dataset.validate import validate_tables
+
+__all__ = [
+    "BOX_COLUMNS", "BOX_ORIGINS", "CHANGES_FILE", "CHANGES_SCHEMA", "IMAGES_FILE", "IMAGES_SCHEMA", "META_FILE",
+    "OBJECTS_FILE", "OBJECTS_SCHEMA", "REVIEW_STATUSES", "SCHEMA_VERSION", "SPLITS",
+    "Dataset", "append_changes", "carry_files", "counts", "derive_dataset", "empty_table", "image_paths", "images_frame",
+    "is_url", "objects_frame", "read_dataset", "rebase_paths", "save_tables", "staged_dataset", "stable_id", "summary",
+    "validate_tables", "value_counts", "write_parquet_atomic", "write_text_atomic",
+]
