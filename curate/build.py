@@ -20,7 +20,7 @@ from curate.balance import BalanceRecipe
 from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.dedup import DedupRecipe
 from curate.errors import CurateError
-from curate.importing import read_source
+from curate.sources.importer import read_source
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
 from curate.split import SplitRecipe

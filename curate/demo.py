@@ -26,7 +26,7 @@ from curate import __version__
 from curate.balance import BalanceRecipe
 from curate.dataset import IMAGES_FILE, OBJECTS_FILE, derive_dataset, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
-from curate.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
+from curate.sources.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.parallel import Executor, make_executor
 from curate.recipes import RecipeModel, apply_overrides, parse_recipe, read_yaml, recipe_to_yaml
 from curate.resources import recipe_path
@@ -246,7 +246,7 @@ def step_data(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_import(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate.importing import import_to_dataset
+    from curate.sources.importer import import_to_dataset
 
     target = ctx.path("datasets", "items")
     report = import_to_dataset("fashion-mnist", ctx.path("inputs", "fashion-mnist"), target, executor=ctx.executor)
@@ -514,7 +514,7 @@ DEMO_STEPS: tuple[Step, ...] = (
     Step("data", "Fashion-MNIST subset", step_data, settings=lambda r: r.data.model_dump(), outputs=("inputs/fashion-mnist",)),
     Step(
         "import", "import with the taxonomy mapping", step_import,
-        needs=("curate.importing:import_to_dataset",), after=("data",), outputs=("datasets/items",),
+        needs=("curate.sources.importer:import_to_dataset",), after=("data",), outputs=("datasets/items",),
     ),
     Step(
         "render", "render flat-lays and outfits, draw patterns", step_render,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, Dataset, images_frame, objects_frame, stable_id
-from curate.fashion_mnist import CLASS_NAMES
+from curate.sources.fashion_mnist import CLASS_NAMES
 from curate.geometry import xyxy_rel_to_px
 from curate.scenes import DRESSES, SHOES, TOPS, BOTTOMS, OutfitItem, Scene, render_flat_lay, render_outfit
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from curate.fashion_mnist import read_split
 from curate.geometry import tight_box_xyxy
-from curate.sources.fashion_mnist import find_folder
+from curate.sources.fashion_mnist import locate_fashion_mnist, read_split
 
 
 def fashion_mnist(split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first `limit` (28x28 image, label) pairs of a Fashion-MNIST split, from its IDX files."""
-    images, labels = read_split(find_folder(None), split)
+    images, labels = read_split(locate_fashion_mnist("full").folder, split)
     return images[:limit], labels[:limit]
 
 

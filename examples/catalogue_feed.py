@@ -15,7 +15,7 @@ from pathlib import Path
 from curate import steps
 from curate.dataset import derive_dataset, read_dataset
 from curate.imbalance import dataset_reports, write_reports
-from curate.importing import import_to_dataset
+from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
 
 ROOT = Path(__file__).resolve().parent.parent

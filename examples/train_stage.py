@@ -13,8 +13,8 @@ evaluation on the official test images writes metrics JSON, Markdown and a confu
 import sys
 from pathlib import Path
 
-from curate.fashion_mnist import EMBEDDED_DIR
-from curate.importing import import_to_dataset
+from curate.sources.fashion_mnist import EMBEDDED_DIR
+from curate.sources.importer import import_to_dataset
 from curate.models.classifier import CategoryRecipe, train_category
 from curate.models.evaluate import evaluate_model
 from curate.recipes import load_recipe

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate import fashion_mnist as fm
 from curate.errors import CurateError
+from curate.sources import fashion_mnist as fm
 
 
 def test_embedded_subset_is_stratified_small_and_credited():

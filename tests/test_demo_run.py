@@ -12,7 +12,7 @@ from curate import demo
 from curate.dataset import read_dataset, save_tables, images_frame, objects_frame, stable_id
 from curate.demo_scenes import GT_COLUMNS, plan_scenes, scenes_to_tables, write_scene, _items_table
 from curate.errors import CurateError
-from curate.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split
+from curate.sources.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split
 from curate.parallel import SerialExecutor
 from curate.taxonomy import load_mapping, load_taxonomy
 

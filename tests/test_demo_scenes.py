@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from curate import scenes
-from curate.fashion_mnist import EMBEDDED_DIR, read_split
+from curate.sources.fashion_mnist import EMBEDDED_DIR, read_split
 from curate.taxonomy import load_taxonomy
 
 IMAGES, LABELS = read_split(EMBEDDED_DIR, "test")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import curate.importing
+import curate.sources.importer
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.errors import CurateError
-from curate.importing import import_to_dataset
+from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
 
 ASSETS = Path(__file__).parent / "assets"
@@ -155,7 +155,7 @@ def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_
     def interrupted(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(curate.importing, "probe_image", interrupted)
+    monkeypatch.setattr(curate.sources.importer, "probe_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
         do_import("deepfashion2", ASSETS / "deepfashion2", out)
     assert snapshot(out) == before

@@ -16,7 +16,7 @@ from curate.dataset import read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
 from curate.exporters.common import class_names
-from curate.importing import import_to_dataset
+from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
 
 ASSETS = Path(__file__).parent / "assets"
@@ -183,7 +183,7 @@ def test_pixel_relative_coco_yolo_conversions_round_trip(width, height, corners)
     from curate.exporters.coco import coco_document
     from curate.exporters.common import ExportImage
     from curate.exporters.yolo import yolo_lines
-    from curate.importing import relative_box
+    from curate.sources.importer import relative_box
     from curate.sources.coco import coco_object
 
     x1, x2 = sorted(corners[::2])

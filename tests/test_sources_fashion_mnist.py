@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.errors import CurateError
-from curate.importing import import_to_dataset
+from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
 from curate.sources import fashion_mnist
 

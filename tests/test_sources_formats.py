@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from curate.dataset import read_dataset
-from curate.importing import import_to_dataset
+from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
 from curate.sources.common import read_deepfashion_list
 

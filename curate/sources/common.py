@@ -6,7 +6,7 @@ relative to the new dataset for media it wrote), size when the format states it,
 pixel box `box_xyxy_px` (x1, y1, x2, y2; absent for a whole-image label) and any extra columns
 the format carries.
 Checking images on disk, converting boxes to relative coordinates and mapping labels onto the
-taxonomy happen once, in `curate.importing`, for every format alike.
+taxonomy happen once, in `curate.sources.importer`, for every format alike.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ from curate.errors import CurateError
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.imageio import read_image_size
 from curate.parallel import Executor, make_executor
-from curate.sources import SOURCES
 from curate.sources.common import BadItem, ErrorPolicy, SourceRead, report_bad_item
 from curate.sources.labels import TaxonomyTermResolver
+from curate.sources.registry import SOURCES
 from curate.taxonomy import Resolution, Taxonomy, load_mapping, load_taxonomy
 
 REPORT_PATH = "reports/import.json"
