@@ -16,7 +16,7 @@ import time
 import cv2
 import numpy as np
 
-from curate.augment import ROTATION_ANGLES, augment_image, build_pipeline
+from curate.curation.augment import ROTATION_ANGLES, augment_image, build_pipeline
 from curate.synthetic import draw_on_canvas, fashion_mnist
 
 
@@ -56,7 +56,7 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - start)
     print(f"{n} images 320x320, best of 5 interleaved rounds")
     print(f"albumentations called directly: {1e3 * best['direct'] / n:.3f} ms/image")
-    print(f"curate.augment.augment_image:   {1e3 * best['curate'] / n:.3f} ms/image")
+    print(f"curate.curation.augment.augment_image:   {1e3 * best['curate'] / n:.3f} ms/image")
     print(f"overhead = {100 * (best['curate'] / best['direct'] - 1):.1f}%  (target <= 15%)")
     print(f"flat-lay with mask-tight boxes: {1e3 * best['mask'] / n:.3f} ms/image ({100 * (best['mask'] / best['direct'] - 1):.1f}% over direct; extra work by design)")
 

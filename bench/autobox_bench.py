@@ -3,7 +3,7 @@
 Writes seeded product photos (Fashion-MNIST items scaled up onto a plain canvas, saved as JPEG
 at a typical e-commerce size), then times in this one process:
   1. decode only            (curate.imageio.load_image_rgb on every file)
-  2. decode + box proposals (curate.autobox.autobox_file: the same decode, then Canny boxing)
+  2. decode + box proposals (curate.curation.autobox.autobox_file: the same decode, then Canny boxing)
   3. autobox_file on a local pool with 1 worker, then with 2 workers
 and prints the ratios the issue asks for. Usage: python bench/autobox_bench.py [N] [SIDE]
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.autobox import autobox_file, propose_boxes
+from curate.curation.autobox import autobox_file, propose_boxes
 from curate.imageio import load_image_rgb
 from curate.parallel import LocalExecutor
 from curate.synthetic import draw_on_canvas, fashion_mnist

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from curate.imbalance import active_labels, ir_per_label, scumble_from_pairs
+from curate.curation.imbalance import active_labels, ir_per_label, scumble_from_pairs
 
 
 def label_matrix(rows: int, labels: int = 112, seed: int = 0) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from curate import __version__
-from curate.balance import BalanceRecipe
+from curate.curation.balance import BalanceRecipe
 from curate.dataset import IMAGES_FILE, OBJECTS_FILE, derive_dataset, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
 from curate.sources.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
@@ -31,7 +31,7 @@ from curate.parallel import Executor, make_executor
 from curate.recipes import RecipeModel, apply_overrides, parse_recipe, read_yaml, recipe_to_yaml
 from curate.resources import recipe_path
 from curate.scenes import PATTERNS
-from curate.split import SplitRecipe
+from curate.curation.split import SplitRecipe
 from curate.taxonomy import load_taxonomy
 
 DEMO_RECIPE_PATH = recipe_path("demo.yaml")
@@ -322,12 +322,12 @@ def exact_box_ious(objects) -> np.ndarray:
 
 
 def step_autobox(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate import steps
-    from curate.autobox import iou_summary
+    from curate.curation import operations
+    from curate.curation.autobox import iou_summary
 
     def work(ds, stage):
-        images, flat = steps.flat_lay_step(ds.images, ds.path, ctx.executor, only_missing=False)
-        objects, report = steps.autobox_step(images, ds.objects, ds.path, ctx.executor)
+        images, flat = operations.mark_flat_lays(ds.images, ds.path, ctx.executor, only_missing=False)
+        objects, report = operations.autobox_objects(images, ds.objects, ds.path, ctx.executor)
         report["flat_lay"] = flat
         report["iou_vs_exact"] = iou_summary(exact_box_ious(objects))
         return images, objects, report
@@ -355,7 +355,8 @@ def imbalance_headline(reports: dict) -> dict[str, dict[str, float]]:
 
 
 def step_report_before(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate.imbalance import dataset_reports, write_reports
+    from curate.curation.imbalance import dataset_reports
+    from curate.curation.imbalance_report import write_reports
 
     ds = read_dataset(ctx.path("datasets", "boxed"))
     reports = dataset_reports(ds.images, ds.objects)
@@ -365,14 +366,14 @@ def step_report_before(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_split(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate import steps
+    from curate.curation import operations
 
     def work(ds, stage):
         images = ds.images.copy()
         # Gold is every scene made from official test items, and nothing else.
         images["split"] = images["official_split"].map({"test": "gold"}).astype(object)
         images["split"] = images["split"].where(images["split"].notna(), None)
-        images, report = steps.split_step(images, ds.objects, ctx.recipe.split)
+        images, report = operations.split_images(images, ds.objects, ctx.recipe.split)
         return images, ds.objects, report
 
     path, report = derived_dataset(ctx, "boxed", "split", work)
@@ -382,12 +383,12 @@ def step_split(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_balance(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate import steps
+    from curate.curation import operations
 
     def work(ds, stage):
         # Exact masks and boxes describe the rendered pixels; rotated copies would make them wrong.
         objects = ds.objects.drop(columns=[c for c in SCENE_ONLY_COLUMNS if c in ds.objects.columns])
-        return steps.balance_step(ds.images, objects, ds.path, stage, ctx.executor, ctx.recipe.balance)
+        return operations.balance_training_split(ds.images, objects, ds.path, stage, ctx.executor, ctx.recipe.balance)
 
     # Named after the FiftyOne dataset it becomes, so `curate review` and the evaluation's FP/FN
     # views find it under the demo's name.
@@ -402,7 +403,8 @@ def step_balance(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
-    from curate.imbalance import dataset_reports, write_reports
+    from curate.curation.imbalance import dataset_reports
+    from curate.curation.imbalance_report import write_reports
 
     before_ds, after_ds = read_dataset(ctx.path("datasets", "split")), read_dataset(ctx.path("datasets", "balanced"))
     before = dataset_reports(before_ds.images, before_ds.objects, "train")
@@ -522,24 +524,24 @@ DEMO_STEPS: tuple[Step, ...] = (
     ),
     Step(
         "autobox", "flat-lay detection + Canny auto-boxing, IoU vs exact boxes", step_autobox,
-        needs=("curate.steps:flat_lay_step", "curate.steps:autobox_step", "curate.autobox:iou_summary"),
+        needs=("curate.curation.operations:mark_flat_lays", "curate.curation.operations:autobox_objects", "curate.curation.autobox:iou_summary"),
         after=("render",), outputs=("datasets/boxed",),
     ),
     Step(
         "report_before", "imbalance report", step_report_before,
-        needs=("curate.imbalance:write_reports",), after=("autobox",), outputs=("reports/imbalance-before/imbalance.json",),
+        needs=("curate.curation.imbalance_report:write_reports",), after=("autobox",), outputs=("reports/imbalance-before/imbalance.json",),
     ),
     Step(
         "split", "split (gold from the official test images only)", step_split,
-        needs=("curate.steps:split_step",), after=("autobox",), settings=lambda r: r.split.model_dump(), outputs=("datasets/split",),
+        needs=("curate.curation.operations:split_images",), after=("autobox",), settings=lambda r: r.split.model_dump(), outputs=("datasets/split",),
     ),
     Step(
         "balance", "augmentation balancing", step_balance,
-        needs=("curate.steps:balance_step",), after=("split",), settings=lambda r: r.balance.model_dump(), outputs=("datasets/balanced",),
+        needs=("curate.curation.operations:balance_training_split",), after=("split",), settings=lambda r: r.balance.model_dump(), outputs=("datasets/balanced",),
     ),
     Step(
         "report_after", "imbalance report after balancing (train split)", step_report_after,
-        needs=("curate.imbalance:write_reports",), after=("split", "balance"), outputs=("reports/imbalance-after/imbalance.json",),
+        needs=("curate.curation.imbalance_report:write_reports",), after=("split", "balance"), outputs=("reports/imbalance-after/imbalance.json",),
     ),
     Step(
         "review", "FiftyOne dataset with saved views", step_review,

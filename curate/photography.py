@@ -18,7 +18,7 @@ import pandas as pd
 
 from curate.dataset import Dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.flatlay import measure_background
+from curate.curation.flatlay import measure_background
 from curate.imageio import load_image_rgb
 from curate.progress import track
 

@@ -12,9 +12,10 @@ recognised and get Canny auto-boxes, each with a confidence, ready for review.
 import sys
 from pathlib import Path
 
-from curate import steps
+from curate.curation import operations
 from curate.dataset import derive_dataset, read_dataset
-from curate.imbalance import dataset_reports, write_reports
+from curate.curation.imbalance import dataset_reports
+from curate.curation.imbalance_report import write_reports
 from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
 
@@ -29,8 +30,8 @@ print(f"{report['images']} products kept; dropped by rule: {report['dropped_by_r
 
 def autobox(ds, stage):
     """Recognise the packshots, then propose a box (with a confidence) for each one."""
-    images, flat = steps.flat_lay_step(ds.images, ds.path, executor)
-    objects, boxing = steps.autobox_step(images, ds.objects, ds.path, executor)
+    images, flat = operations.mark_flat_lays(ds.images, ds.path, executor)
+    objects, boxing = operations.autobox_objects(images, ds.objects, ds.path, executor)
     return images, objects, boxing | {"flat_lay": flat}
 
 

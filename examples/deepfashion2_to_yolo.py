@@ -12,12 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from curate import steps
+from curate.curation import operations
 from curate.dataset import derive_dataset, read_dataset
 from curate.exporters import EXPORTERS
 from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
-from curate.split import SplitRecipe
+from curate.curation.split import SplitRecipe
 
 ROOT = Path(__file__).resolve().parent.parent
 source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/assets/deepfashion2"
@@ -32,7 +32,7 @@ print(f"imported {report['images']} images, {report['objects']} objects; unmappe
 
 # 2. Split by product (DeepFashion2's pair_id), stratified over every label; gold stays untouched.
 def split(ds, stage):
-    images, report = steps.split_step(ds.images, ds.objects, SplitRecipe(stratify="multilabel"))
+    images, report = operations.split_images(ds.images, ds.objects, SplitRecipe(stratify="multilabel"))
     return images, ds.objects, report
 
 

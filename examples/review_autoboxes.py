@@ -13,7 +13,8 @@ the App on the "auto-boxed to review" view so you can do that yourself, then run
 import sys
 from pathlib import Path
 
-from curate import review, steps
+from curate import review
+from curate.curation import operations
 from curate.dataset import derive_dataset, read_dataset
 from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
@@ -28,8 +29,8 @@ import_to_dataset("catalogue", feed, out, on_error="skip", executor=executor)
 
 
 def autobox(ds, stage):
-    images, _ = steps.flat_lay_step(ds.images, ds.path, executor)
-    objects, report = steps.autobox_step(images, ds.objects, ds.path, executor)
+    images, _ = operations.mark_flat_lays(ds.images, ds.path, executor)
+    objects, report = operations.autobox_objects(images, ds.objects, ds.path, executor)
     return images, objects, report
 
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.autobox import propose_boxes
+from curate.curation.autobox import propose_boxes
 from curate.geometry import iou_xyxy
 from curate.cli.main import app
 from curate.dataset import read_dataset
-from curate.flatlay import is_flat_lay
+from curate.curation.flatlay import is_flat_lay
 from curate.synthetic import draw_on_canvas, fashion_mnist, tight_box_xyxy
 from curation_helpers import fmnist_items, synthetic_dataset
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.augment import augment_image, object_mask
+from curate.curation.augment import augment_image, object_mask
 from curate.geometry import xyxy_rel_to_px_enclosing
-from curate.balance import BalanceRecipe, plan_upsampling, undersample
+from curate.curation.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset
 from curate.imageio import load_image_rgb
@@ -144,7 +144,7 @@ def test_cooccurrence_aware_undersampling_stops_at_the_limit_and_skips_cooccurri
 
 
 def test_only_the_augment_module_imports_albumentations():
-    code = "import sys, curate.balance, curate.steps, curate.build, curate.autobox, curate.dedup, curate.split, curate.imbalance, curate.cli.curation_commands; print('albumentations' in sys.modules)"
+    code = "import sys, curate.curation.balance, curate.curation.operations, curate.curation.build, curate.curation.autobox, curate.curation.dedup, curate.curation.split, curate.curation.imbalance, curate.cli.curation_commands; print('albumentations' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 

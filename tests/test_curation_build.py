@@ -6,8 +6,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from curate import steps
-from curate.build import load_build_recipe, run_build
+from curate.curation import operations
+from curate.curation.build import load_build_recipe, run_build
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.errors import CurateError
@@ -109,7 +109,7 @@ def test_interrupted_build_leaves_previous_dataset_intact(tmp_path, source, monk
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(steps, "split_step", interrupted)
+    monkeypatch.setattr(operations, "split_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"))
     after = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}

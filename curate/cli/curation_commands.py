@@ -10,15 +10,15 @@ from typing import Iterator, Optional
 import typer
 from rich.table import Table
 
-from curate import imbalance, steps
-from curate.balance import BalanceRecipe
-from curate.build import load_build_recipe, run_build
+from curate.curation import imbalance, imbalance_report, operations
+from curate.curation.balance import BalanceRecipe
+from curate.curation.build import load_build_recipe, run_build
 from curate.cli.common import console, handle_errors
 from curate.dataset import Dataset, derive_dataset, read_dataset, write_text_atomic
-from curate.dedup import DedupRecipe
+from curate.curation.dedup import DedupRecipe
 from curate.parallel import make_executor
 from curate.recipes import parse_recipe
-from curate.split import SplitRecipe
+from curate.curation.split import SplitRecipe
 
 EXECUTOR_HELP = "Where per-image work runs: local (process pool), serial, or dask (with --scheduler)."
 DatasetArg = typer.Argument(..., help="Dataset directory.", exists=True, file_okay=False)
@@ -57,7 +57,7 @@ def autobox_command(
     ds = read_dataset(dataset)
     if qa:
         with _executor(executor, scheduler, workers) as run:
-            _, report = steps.autobox_step(ds.images, ds.objects, ds.path, run, split_pairs, qa_chart=ds.reports_dir / "autobox-qa.png")
+            _, report = operations.autobox_objects(ds.images, ds.objects, ds.path, run, split_pairs, qa_chart=ds.reports_dir / "autobox-qa.png")
         write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
         summary = report["qa"]
         _print_unreadable(report)
@@ -74,8 +74,8 @@ def autobox_command(
 
     def work(source: Dataset, stage: Path):
         with _executor(executor, scheduler, workers) as run:
-            images, flat = steps.flat_lay_step(source.images, source.path, run)
-            objects, report = steps.autobox_step(images, source.objects, source.path, run, split_pairs)
+            images, flat = operations.mark_flat_lays(source.images, source.path, run)
+            objects, report = operations.autobox_objects(images, source.objects, source.path, run, split_pairs)
         return images, objects, report | {"flat_lay": flat}
 
     _, report = derive_dataset(ds, "autobox", work)
@@ -101,7 +101,7 @@ def dedup_command(
     recipe = parse_recipe(DedupRecipe, {"hamming": hamming, "policy": policy, "multi_label_objects": multi_label}, "options")
     ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
-        _, report = derive_dataset(ds, "dedup", lambda source, stage: steps.dedup_step(source.images, source.objects, source.path, run, recipe))
+        _, report = derive_dataset(ds, "dedup", lambda source, stage: operations.dedup_images(source.images, source.objects, source.path, run, recipe))
     _print_unreadable(report)
     table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "multi pattern/style objects")
     table.add_row(str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])), str(len(report["multi_label_objects"]["objects"])))
@@ -127,7 +127,7 @@ def split_command(
     ds = read_dataset(dataset)
 
     def work(source: Dataset, stage: Path):
-        images, report = steps.split_step(source.images, source.objects, recipe)
+        images, report = operations.split_images(source.images, source.objects, recipe)
         return images, source.objects, report
 
     _, report = derive_dataset(ds, "split", work)
@@ -157,7 +157,7 @@ def balance_command(
     recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
     ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
-        _, report = derive_dataset(ds, "balance", lambda source, stage: steps.balance_step(source.images, source.objects, source.path, stage, run, recipe))
+        _, report = derive_dataset(ds, "balance", lambda source, stage: operations.balance_training_split(source.images, source.objects, source.path, stage, run, recipe))
     _print_unreadable(report)
     table = Table("group", "before", "after")
     for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):
@@ -197,14 +197,14 @@ def report_command(
     if before is not None:
         other = read_dataset(before)
         earlier = imbalance.dataset_reports(other.images, other.objects, split)
-    imbalance.write_reports(reports, ds.reports_dir, f"{ds.meta.get('name', ds.path.name)} imbalance", before=earlier, charts=charts)
+    imbalance_report.write_reports(reports, ds.reports_dir, f"{ds.meta.get('name', ds.path.name)} imbalance", before=earlier, charts=charts)
     table = Table("view", "labels", "MeanIR", "MaxIR", "CVIR", "SCUMBLE", "card.", "dens.", "labelsets", title=f"imbalance ({split or 'all splits'})", title_justify="left")
     for view, report in reports.items():
         table.add_row(view, str(len(report.labels)), f"{report.mean_ir:.4f}", f"{report.max_ir:.4f}", f"{report.cvir:.4f}", f"{report.scumble:.4f}", f"{report.cardinality:.3f}", f"{report.density:.3f}", str(report.distinct_labelsets))
     console.print(table)
     if earlier is not None:
         compared = Table("view", "MeanIR before", "MeanIR after", "SCUMBLE before", "SCUMBLE after", title="before / after", title_justify="left")
-        for view, fields in imbalance.compare(earlier, reports).items():
+        for view, fields in imbalance_report.compare(earlier, reports).items():
             compared.add_row(view, f"{fields['mean_ir']['before']:.4f}", f"{fields['mean_ir']['after']:.4f}", f"{fields['scumble']['before']:.4f}", f"{fields['scumble']['after']:.4f}")
         console.print(compared)
     console.print(f"written to {ds.reports_dir}/imbalance.json, imbalance.md and PNG charts" if charts else f"written to {ds.reports_dir}/imbalance.json and imbalance.md")
@@ -225,7 +225,7 @@ def build_command(
     recipe = load_build_recipe(recipe_path, overrides)
     with _executor(executor, scheduler, workers) as run:
         report = run_build(recipe, run)
-    unreadable = {(item["image_id"], item["error"]) for step in report.values() if isinstance(step, dict) for item in step.get("unreadable", [])}
+    unreadable = {(item["image_id"], item["error"]) for part in report.values() if isinstance(part, dict) for item in part.get("unreadable", [])}
     _print_unreadable({"unreadable": [{"image_id": i, "error": e} for i, e in sorted(unreadable)]})
     ds = read_dataset(recipe.output)
     console.print(f"built {recipe.output}: {len(ds.images)} images, {len(ds.objects)} objects; reports in {ds.reports_dir}")

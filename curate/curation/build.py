@@ -1,7 +1,7 @@
 """`curate build RECIPE.yaml`: import -> remap -> filter -> flat-lay -> autobox -> dedup -> split -> balance -> report.
 
 The recipe is validated whole (unknown keys rejected, with their names) before any work starts.
-The new dataset is built in a staging directory and swapped in only when every step succeeded,
+The new dataset is built in a staging directory and swapped in only when every operation succeeded,
 so a failed or interrupted build leaves the previous dataset exactly as it was. Seeds and sorted
 rows make a re-run produce byte-identical tables.
 """
@@ -15,15 +15,15 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
-from curate import imbalance, steps
-from curate.balance import BalanceRecipe
+from curate.curation import imbalance, imbalance_report, operations
+from curate.curation.balance import BalanceRecipe
 from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
-from curate.dedup import DedupRecipe
+from curate.curation.dedup import DedupRecipe
 from curate.errors import CurateError
 from curate.sources.importer import read_source
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
-from curate.split import SplitRecipe
+from curate.curation.split import SplitRecipe
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 
 
@@ -54,23 +54,25 @@ class FilterRecipe(RecipeModel):
     drop_images_without_objects: bool = True
 
 
-class StepSwitch(RecipeModel):
+class Switch(RecipeModel):
+    """A recipe section that can be turned off (`enabled: false`)."""
+
     enabled: bool = True
 
 
-class AutoboxRecipe(StepSwitch):
+class AutoboxRecipe(Switch):
     split_pairs: bool = False
 
 
-class DedupStep(DedupRecipe, StepSwitch):
+class DedupSection(DedupRecipe, Switch):
     pass
 
 
-class BalanceStep(BalanceRecipe, StepSwitch):
+class BalanceSection(BalanceRecipe, Switch):
     pass
 
 
-class ReportRecipe(StepSwitch):
+class ReportRecipe(Switch):
     charts: bool = True
 
 
@@ -83,11 +85,11 @@ class BuildRecipe(RecipeModel):
     inputs: list[InputRecipe] = Field(min_length=1)
     remap: dict[str, str] = Field(default_factory=dict, description="category -> category, e.g. merge tanks into t-shirts")
     filter: FilterRecipe = Field(default_factory=FilterRecipe)
-    flat_lay: StepSwitch = Field(default_factory=StepSwitch)
+    flat_lay: Switch = Field(default_factory=Switch)
     autobox: AutoboxRecipe = Field(default_factory=AutoboxRecipe)
-    dedup: DedupStep = Field(default_factory=DedupStep)
+    dedup: DedupSection = Field(default_factory=DedupSection)
     split: SplitRecipe = Field(default_factory=SplitRecipe)
-    balance: BalanceStep = Field(default_factory=BalanceStep)
+    balance: BalanceSection = Field(default_factory=BalanceSection)
     report: ReportRecipe = Field(default_factory=ReportRecipe)
 
 
@@ -150,7 +152,7 @@ def drop_unreadable(images: pd.DataFrame, objects: pd.DataFrame, unreadable: lis
 
 
 def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
-    """Run every enabled step into a staged copy of `recipe.output`; swap it in on success."""
+    """Run every enabled operation into a staged copy of `recipe.output`; swap it in on success."""
     taxonomy = load_taxonomy(Path(recipe.taxonomy))
     report: dict[str, Any] = {}
     with staged_dataset(recipe.output) as stage:
@@ -158,19 +160,19 @@ def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
         objects = remap_categories(objects, recipe.remap, taxonomy)
         images, objects, report["filter"] = filter_tables(images, objects, recipe.filter)
         if recipe.flat_lay.enabled:
-            images, report["flat_lay"] = steps.flat_lay_step(images, stage, executor)
+            images, report["flat_lay"] = operations.mark_flat_lays(images, stage, executor)
             images, objects, report["skipped_unreadable"] = drop_unreadable(images, objects, report["flat_lay"]["unreadable"])
         if recipe.autobox.enabled:
-            objects, report["autobox"] = steps.autobox_step(images, objects, stage, executor, recipe.autobox.split_pairs)
+            objects, report["autobox"] = operations.autobox_objects(images, objects, stage, executor, recipe.autobox.split_pairs)
         if recipe.dedup.enabled:
-            images, objects, report["dedup"] = steps.dedup_step(images, objects, stage, executor, DedupRecipe(**recipe.dedup.model_dump(exclude={"enabled"})))
-        images, report["split"] = steps.split_step(images, objects, recipe.split)
+            images, objects, report["dedup"] = operations.dedup_images(images, objects, stage, executor, DedupRecipe(**recipe.dedup.model_dump(exclude={"enabled"})))
+        images, report["split"] = operations.split_images(images, objects, recipe.split)
         before = imbalance.dataset_reports(images, objects, split="train")
         if recipe.balance.enabled:
-            images, objects, report["balance"] = steps.balance_step(images, objects, stage, stage, executor, BalanceRecipe(**recipe.balance.model_dump(exclude={"enabled"})))
+            images, objects, report["balance"] = operations.balance_training_split(images, objects, stage, stage, executor, BalanceRecipe(**recipe.balance.model_dump(exclude={"enabled"})))
         if recipe.report.enabled:
             after = imbalance.dataset_reports(images, objects, split="train")
-            imbalance.write_reports(after, stage / "reports", f"{recipe.name}: training split", before=before, charts=recipe.report.charts)
+            imbalance_report.write_reports(after, stage / "reports", f"{recipe.name}: training split", before=before, charts=recipe.report.charts)
         write_text_atomic(stage / "reports" / "build.json", json.dumps(report, indent=2, default=str) + "\n")
         meta = {"name": recipe.name, "recipe": recipe.model_dump(mode="json"), "sources": report["import"]}
         save_tables(stage, images, objects, meta, taxonomy)

@@ -1,6 +1,6 @@
-"""Dataset-level curation steps shared by the commands and `curate build`.
+"""Dataset-level curation operations shared by the commands and `curate build`.
 
-Each step takes the two tables (and the directory their relative paths resolve against), runs
+Each operation takes the two tables (and the directory their relative paths resolve against), runs
 its per-image work on an executor, and returns new tables plus a JSON-able report. Images that
 cannot be read are skipped and listed in the report, never fatal. Writing is the caller's job
 (always through `staged_dataset`, so a failure leaves the previous dataset as it was).
@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from curate import autobox, augment, balance, dedup, flatlay, split
+from curate.curation import augment, autobox, balance, dedup, flatlay, split
 from curate.dataset import image_paths
 from curate.parallel import Executor
 
@@ -23,7 +23,7 @@ from curate.parallel import Executor
 IMAGE_CHUNK = 8
 
 
-def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
+def run_image_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: list, description: str) -> tuple[dict[str, dict], list[dict]]:
     """Run per-image tasks; (results by image_id for successes, [{image_id, error}] for failures)."""
     results = executor.map(fn, tasks, description, chunksize=IMAGE_CHUNK) if tasks else []
     ok, failed = {}, []
@@ -38,22 +38,22 @@ def run_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, tasks: lis
 # ---------------------------------------------------------------------------------------------
 
 
-def flat_lay_step(images: pd.DataFrame, root: Path, executor: Executor, only_missing: bool = True) -> tuple[pd.DataFrame, dict]:
+def mark_flat_lays(images: pd.DataFrame, root: Path, executor: Executor, only_missing: bool = True) -> tuple[pd.DataFrame, dict]:
     todo = images[images["flat_lay"].isna()] if only_missing else images
-    ok, failed = run_tasks(executor, flatlay.flat_lay_file, todo, image_paths(todo, root), "flat-lay")
+    ok, failed = run_image_tasks(executor, flatlay.flat_lay_file, todo, image_paths(todo, root), "flat-lay")
     images = images.copy()
     found = images["image_id"].map({k: v["flat_lay"] for k, v in ok.items()})
     images["flat_lay"] = found.where(found.notna(), images["flat_lay"]).astype("object")
     return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
 
 
-def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
+def autobox_objects(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Box flat-lays without boxes; with `qa_chart`, compare proposals with manual boxes instead
     (the tables are left as they are) and draw the IoU histogram there."""
     qa = qa_chart is not None
     targets = autobox.autobox_targets(images, objects, qa)
     tasks = [(path, split_pairs) for path in image_paths(targets, root)]
-    ok, failed = run_tasks(executor, autobox.autobox_file, targets, tasks, "auto-boxing")
+    ok, failed = run_image_tasks(executor, autobox.autobox_file, targets, tasks, "auto-boxing")
     report: dict[str, Any] = {"images": len(targets), "unreadable": failed, "split_pairs": split_pairs}
     if qa:
         ious = autobox.qa_ious(objects, ok)
@@ -65,10 +65,10 @@ def autobox_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, execut
     return objects, report
 
 
-def hash_step(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[pd.DataFrame, dict]:
+def hash_images(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[pd.DataFrame, dict]:
     """Fill sha256, phash, width and height where missing."""
     todo = images[images["sha256"].isna() | images["phash"].isna()]
-    ok, failed = run_tasks(executor, dedup.hash_file, todo, image_paths(todo, root), "hashing")
+    ok, failed = run_image_tasks(executor, dedup.hash_file, todo, image_paths(todo, root), "hashing")
     images = images.copy()
     for column in ("sha256", "phash", "width", "height"):
         found = images["image_id"].map({k: v[column] for k, v in ok.items()})
@@ -76,18 +76,18 @@ def hash_step(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[pd.
     return images, {"hashed": len(ok), "unreadable": failed}
 
 
-def dedup_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, recipe: dedup.DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    images, hashed = hash_step(images, root, executor)
+def dedup_images(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, recipe: dedup.DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    images, hashed = hash_images(images, root, executor)
     images, objects, report = dedup.dedup_tables(images, objects, recipe)
     return images, objects, report | {"unreadable": hashed["unreadable"]}
 
 
-def split_step(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
+def split_images(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
     images = split.assign_splits(images, objects, recipe)
     return images, split.split_report(images, objects, recipe.stratify)
 
 
-def balance_step(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_root: Path, executor: Executor, recipe: balance.BalanceRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_root: Path, executor: Executor, recipe: balance.BalanceRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Undersample (if asked) and upsample the training split; copies go to out_root/media/augmented/.
 
     Earlier augmented copies are removed first, so balancing twice gives the same result.
