@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import numpy as np  # noqa: E402
 
 from curate.catalogue import rank_mislabelled, search_catalogue  # noqa: E402
-from curate.category_model import embed_image_files  # noqa: E402
 from curate.dataset import read_dataset  # noqa: E402
 from curate.embeddings import read_embeddings  # noqa: E402
 from curate.label_noise import auroc, precision_at_k  # noqa: E402
@@ -74,7 +73,7 @@ def run(work: Path, args) -> None:
     index = build_index(store.vectors, "exact")
     queries = read_dataset(queries_path)
     query_rows = queries.objects.merge(queries.images[["image_id", "path"]], on="image_id")
-    vectors, _ = embed_image_files(model, [queries.image_path(p) for p in query_rows["path"]])
+    vectors, _ = model.embed_image_files([queries.image_path(p) for p in query_rows["path"]])
     hits = []
     for vector, category in zip(vectors, query_rows["object_id"].map(query_truth)):
         rows, _ = search_index(index, vector, 5)

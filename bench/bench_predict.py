@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def save_untrained(root: Path, args) -> Path:
     from curate.models.backbones import build_image_model
-    from curate.models.common import AugmentationSection, ModelInfo, write_model_dir
+    from curate.models.model_dir import ModelInfo, write_model_dir
+    from curate.models.recipe import AugmentationSection
     from curate.models.detector import DetectorModelSection, build_detector
     from curate.recipes import RecipeModel
     from curate.taxonomy import OBJECT_TYPES, load_taxonomy
@@ -63,7 +64,8 @@ def main() -> None:
 
     from curate.models.detector import raw_detections
     from curate.models.data import resize_square
-    from curate.models.pipeline import RULES, MergedPredictor, image_files, write_predictions
+    from curate.models.postprocess import RULES
+    from curate.models.predictor import MergedPredictor, image_files, write_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -41,7 +41,8 @@ def synthetic(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 def keras_throughput(args, x, y) -> tuple[list[float], str]:
     """Images/s of each timed epoch: one pass of curate's pipeline over all of `x`."""
     from curate.models.backbones import build_image_model
-    from curate.models.common import AugmentationSection, keras_module, set_precision
+    from curate.models.recipe import AugmentationSection
+    from curate.models.runtime import keras_module, set_precision
     from curate.models.data import batches
 
     keras = keras_module()
@@ -111,7 +112,7 @@ def torch_rates(args, x, y, torch, torchvision) -> list[float]:
 
 
 def device_names() -> str:
-    from curate.models.common import keras_module
+    from curate.models.runtime import keras_module
 
     keras = keras_module()
     backend = keras.backend.backend()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate.category_model import check_model_matches, dataset_embedder, embed_image_files, load_category_model
+from curate.models.classifier import load_category_model
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
 from curate.embeddings import EmbeddingStore, embeddings_path, read_embeddings, update_embeddings
 from curate.errors import CurateError
@@ -25,8 +25,8 @@ def embed_dataset(dataset_path: str | Path, model_dir: str | Path, batch_size: i
     """Compute (incrementally) the model's embeddings of every object crop and every image."""
     dataset = read_dataset(dataset_path)
     model = load_category_model(model_dir)
-    check_model_matches(model, dataset)
-    return update_embeddings(dataset, model.describe(), dataset_embedder(dataset, model), batch_size, progress=track)
+    model.check_dataset(dataset)
+    return update_embeddings(dataset, model.describe(), model.dataset_embedder(dataset), batch_size, progress=track)
 
 
 def _current_objects(store: EmbeddingStore, objects: pd.DataFrame) -> tuple[EmbeddingStore, pd.DataFrame]:
@@ -57,7 +57,7 @@ def search_catalogue(
         model = load_category_model(store.model["path"])
         if model.sha256 != store.model["sha256"]:
             raise CurateError.at(model.path, "the model changed since the embeddings were computed: re-run `curate embed`")
-    check_model_matches(model, dataset)
+    model.check_dataset(dataset)
     # The index covers every stored object row (so a saved HNSW graph stays valid); objects no
     # longer in the table, or outside the category, are masked out.
     store = store.select("object")
@@ -72,7 +72,7 @@ def search_catalogue(
             raise CurateError(f"no embedded object has category '{category}'")
     source = embeddings_path(dataset.path, store.model["sha256"])
     cache = source.with_name(f"{source.stem}-{source.stat().st_mtime_ns}.hnsw")
-    vectors, _ = embed_image_files(model, [query_image])
+    vectors, _ = model.embed_image_files([query_image])
     rows, scores = search_index(build_index(store.vectors, method, cache_path=cache), vectors[0], k, None if allowed.all() else allowed)
     hits = store.rows.iloc[rows]
     paths = dataset.images.set_index("image_id")["path"]

@@ -27,6 +27,7 @@ from curate.curation.balance import BalanceRecipe
 from curate.dataset import IMAGES_FILE, OBJECTS_FILE, derive_dataset, read_dataset, save_tables, staged_dataset, value_counts, write_text_atomic
 from curate.errors import CurateError
 from curate.sources.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
+from curate.models.stages import STAGES, train_stage
 from curate.parallel import Executor, make_executor
 from curate.recipes import RecipeModel, apply_overrides, parse_recipe, read_yaml, recipe_to_yaml
 from curate.resources import recipe_path
@@ -75,12 +76,6 @@ class ReviewSettings(RecipeModel):
     name: str = "curate-demo"
 
 
-# Each stage's training recipe model and train function, imported only when validated or run.
-STAGES = {
-    "detector": ("curate.models.detector", "DetectorRecipe", "train_detector"),
-    "category": ("curate.models.classifier", "CategoryRecipe", "train_category"),
-    "attributes": ("curate.models.tagger", "AttributesRecipe", "train_attributes"),
-}
 # The dataset (and the step making it) each stage trains on. Balancing by object type serves the
 # detector; the category classifier weighs its own classes and learns from upright garments, as
 # gold shows them, rather than from the rotated copies. Patterns read the same at any angle, so
@@ -107,8 +102,7 @@ class DemoRecipe(RecipeModel):
 
 def stage_recipe(recipe: DemoRecipe, stage: str, dataset: Path, output: Path, file: str = "recipes/demo.yaml"):
     """The stage's training recipe (validated by its own model, unknown keys forbidden)."""
-    module, model_name, _ = STAGES[stage]
-    model = getattr(importlib.import_module(module), model_name)
+    model = STAGES[stage].recipe
     doc = {**recipe.train.get(stage, {}), "dataset": str(dataset), "output": str(output)}
     return parse_recipe(model, doc, f"{file}: train.{stage}")
 
@@ -128,9 +122,8 @@ def load_demo_recipe(path: Path | None = None, quick: bool = False, overrides: l
         doc = apply_overrides(doc, [f"{k}={json.dumps(v)}" for k, v in recipe.quick.items()], f"{path}: quick")
     doc = apply_overrides(doc, overrides)
     recipe = parse_recipe(DemoRecipe, doc, str(path))
-    for stage, (module, _, _) in STAGES.items():
-        if not missing_needs((module,)):
-            stage_recipe(recipe, stage, Path("-"), Path("-"), str(path))
+    for stage in STAGES:
+        stage_recipe(recipe, stage, Path("-"), Path("-"), str(path))
     return recipe
 
 
@@ -420,10 +413,9 @@ def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
 
 
 def train_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
-    module, _, function = STAGES[stage]
     output = ctx.path("models", stage)
     recipe = stage_recipe(ctx.recipe, stage, ctx.path("datasets", TRAINING_DATA[stage][0]), output)
-    getattr(importlib.import_module(module), function)(recipe, "recipes/demo.yaml")
+    train_stage(stage, recipe, "recipes/demo.yaml")
     info = json.loads((output / "model.json").read_text())
     run = info.get("training", {})
     figures = {
@@ -476,7 +468,8 @@ def step_predict(ctx: DemoContext) -> tuple[dict, dict]:
     import os
     import shutil
 
-    from curate.models.pipeline import RULES, predict_to_file
+    from curate.models.postprocess import RULES
+    from curate.models.predictor import predict_to_file
 
     ds = read_dataset(ctx.path("datasets", "balanced"))
     gold = ds.images[(ds.images["split"] == "gold") & (ds.images["scene"] == "outfit")].sort_values("image_id")
@@ -552,7 +545,7 @@ DEMO_STEPS: tuple[Step, ...] = (
     *(
         Step(
             f"train_{stage}", f"train the {title} briefly", train,
-            needs=(f"{STAGES[stage][0]}:{STAGES[stage][2]}",), after=(TRAINING_DATA[stage][1],),
+            needs=("curate.models.stages:train_stage",), after=(TRAINING_DATA[stage][1],),
             # Only the weights: evaluation later writes its reports into the same folder.
             settings=lambda r, stage=stage: r.train.get(stage, {}), outputs=(f"models/{stage}/*.keras",),
         )
@@ -576,7 +569,7 @@ DEMO_STEPS: tuple[Step, ...] = (
     ),
     Step(
         "predict", "predict JSON + coloured visualisations", step_predict,
-        needs=("curate.models.pipeline:predict_to_file",), after=("train_detector",), uses=("train_category", "train_attributes"),
+        needs=("curate.models.predictor:predict_to_file",), after=("train_detector",), uses=("train_category", "train_attributes"),
         settings=lambda r: r.predict.model_dump(), outputs=("predict/predictions.json",),
     ),
 )

@@ -215,7 +215,7 @@ def scenes_to_tables(specs: list[SceneSpec], results: list[dict], items: pd.Data
 def contact_sheet(dataset_path: Path, images: pd.DataFrame, objects: pd.DataFrame, out: Path, per_kind: int = 4, tile_px: int = 224) -> Path:
     """A PNG grid of rendered scenes from official test items with their exact boxes, coloured
     by object type as the predictor draws them, labelled with category and synthetic pattern."""
-    from curate.models.pipeline import COLOURS_BGR
+    from curate.models.predictor import COLOURS_BGR
 
     rows = []
     for kind in ("flat-lay", "outfit"):

@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from curate.category_model import CategoryModel, load_category_model
+from curate.models.classifier import CategoryModel, CategoryRecipe, load_category_model, train_category
 from curate.dataset import images_frame, objects_frame, save_tables, stable_id
 from curate.sources.fashion_mnist import locate_fashion_mnist, read_split, stratified_indices
-from curate.models.classifier import CategoryRecipe, train_category
 from curate.taxonomy import load_mapping, load_taxonomy
 
 

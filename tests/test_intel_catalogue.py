@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, read_dataset, save_tables
-from curate.category_model import embed_image_files
 from curate.embeddings import read_embeddings
 from curate.label_noise import auroc, precision_at_k
 from curate.search import build_index, search_index
@@ -42,7 +41,7 @@ def test_embed_is_incremental(built):
     assert f"{n_images + n_objects} computed, 0 reused" in out
     store = read_embeddings(ds, model.sha256)
     assert store.model["sha256"] == model.sha256 and store.vectors.shape == (n_images + n_objects, 128)
-    assert store.probabilities.shape[1] == len(model.labels)
+    assert store.probabilities.shape[1] == len(model.categories)
 
     code, out = invoke("embed", ds, "--model", model.path)
     assert "0 computed" in out
@@ -83,7 +82,7 @@ def test_search_returns_similar_objects_and_honours_the_category(built):
     store = read_embeddings(ds, model.sha256).select("object")
     category_of = dataset.objects.set_index("object_id").loc[store.rows["key"], "category"].to_numpy()
     index = build_index(store.vectors, "exact")
-    vectors, _ = embed_image_files(model, [queries / p for p in rows["path"]])
+    vectors, _ = model.embed_image_files([queries / p for p in rows["path"]])
     found = [truth[o] in set(category_of[search_index(index, v, 5)[0]]) for v, o in zip(vectors, rows["object_id"])]
     assert np.mean(found) >= 0.8
 
@@ -102,7 +101,7 @@ def test_mislabelled_ranks_planted_flips_first(built):
     # varies run to run (0.61-0.69 / 0.89-0.91 seen); random ranking gives about 0.05 / 0.5.
     assert precision_at_k(scores, is_flipped, len(flipped)) >= 0.5
     assert auroc(scores, is_flipped) >= 0.85
-    assert set(scored.loc[scored["label_issue"].astype(bool), "suggested_category"]) <= set(model.labels)
+    assert set(scored.loc[scored["label_issue"].astype(bool), "suggested_category"]) <= set(model.categories)
 
 
 def test_bad_inputs_are_one_line_errors(built, tmp_path):

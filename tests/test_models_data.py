@@ -7,7 +7,7 @@ from curate.dataset import read_dataset
 from curate.errors import CurateError
 from curate.geometry import padded_box_xyxy_px
 from curate.models import data
-from curate.models.common import keras_module
+from curate.models.runtime import keras_module
 from models_synthetic import SIZE, make_dataset
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.errors import CurateError
-from curate.models.pipeline import apply_rules, bare_legs, hand_as_footwear, parse_rules
+from curate.models.postprocess import apply_rules, bare_legs, hand_as_footwear, parse_rules
 from curate.models.tagger import decode_attributes, multi_hot, object_labels, split_label
 from curate.taxonomy import load_taxonomy
 
@@ -117,7 +117,7 @@ def test_model_modules_import_without_keras_or_tensorflow():
 
     code = (
         "import sys, curate.models.data, curate.models.detector, curate.models.classifier, curate.models.tagger, "
-        "curate.models.evaluate, curate.models.pipeline, curate.cli.main;"
+        "curate.models.evaluate, curate.models.predictor, curate.models.stages, curate.cli.main;"
         "print(','.join(m for m in ('tensorflow', 'keras', 'keras_hub', 'jax', 'torch') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

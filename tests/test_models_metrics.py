@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score, hamming_loss, top_k_accuracy_score
 
 from curate.geometry import iou_xyxy
-from curate.models.evaluate import (
+from curate.models.metrics import (
     best_f1_threshold,
     classification_metrics,
     coco_metrics,

@@ -134,7 +134,7 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
 
 
 def test_category_model_per_object_type_routes_each_crop(tmp_path):
-    from curate.models.classifier import CategoryPredictor
+    from curate.models.classifier import CategoryModel
 
     dataset = make_dataset(tmp_path / "two-types", n_images=20, object_types=("upper-body", "footwear"))
     doc = {"dataset": str(dataset), "output": str(tmp_path / "per-type"),
@@ -142,7 +142,7 @@ def test_category_model_per_object_type_routes_each_crop(tmp_path):
            "training": {**TINY_TRAINING, "steps_per_epoch": 1}, "splits": {"test": "none"}}
     result = invoke("train", "category", str(write_recipe(tmp_path / "r.yaml", doc)))
     assert result.exit_code == 0, result.output
-    predictor = CategoryPredictor(tmp_path / "per-type")
+    predictor = CategoryModel(tmp_path / "per-type")
     assert predictor.labels == {"footwear": ["boots", "trainers"], "upper-body": ["sweaters", "t-shirts"]}
     crops = np.zeros((3, 32, 32, 3), dtype=np.uint8)
     scored = predictor.probabilities(crops, ["footwear", "upper-body", "lower-body"])

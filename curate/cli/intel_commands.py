@@ -112,7 +112,7 @@ def insights(
 
     Example: curate insights out/demo --model out/models/category
     """
-    from curate.category_model import load_category_model
+    from curate.models.classifier import load_category_model
     from curate.review_insights import push_insights
 
     added = push_insights(dataset, name, load_category_model(model).sha256 if model else None)

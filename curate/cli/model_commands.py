@@ -19,6 +19,12 @@ def _trained(out: Path) -> None:
     console.print(f"model written to [bold]{out}[/] (model card: {out / 'MODEL_CARD.md'})", highlight=False)
 
 
+def _train(stage: str, recipe: Path, overrides: list[str]) -> None:
+    from curate.models.stages import STAGES, train_stage
+
+    _trained(train_stage(stage, load_recipe(STAGES[stage].recipe, recipe, overrides), str(recipe)))
+
+
 @train_app.command("detector")
 @handle_errors
 def train_detector_command(recipe: Path = typer.Argument(..., help="Detector training recipe (YAML)."), set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
@@ -26,21 +32,17 @@ def train_detector_command(recipe: Path = typer.Argument(..., help="Detector tra
 
     Example: curate train detector recipes/detector.yaml --set training.epochs=2
     """
-    from curate.models.detector import DetectorRecipe, train_detector
-
-    _trained(train_detector(load_recipe(DetectorRecipe, recipe, set_), str(recipe)))
+    _train("detector", recipe, set_)
 
 
 @train_app.command("category")
 @handle_errors
 def train_category_command(recipe: Path = typer.Argument(..., help="Category training recipe (YAML)."), set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
-    """Train the category classifier on object crops.
+    """Train the category classifier on object crops (then evaluate it on the test split, if any).
 
     Example: curate train category recipes/fashion-mnist-category.yaml
     """
-    from curate.models.classifier import CategoryRecipe, train_category
-
-    _trained(train_category(load_recipe(CategoryRecipe, recipe, set_), str(recipe)))
+    _train("category", recipe, set_)
 
 
 @train_app.command("attributes")
@@ -50,9 +52,7 @@ def train_attributes_command(recipe: Path = typer.Argument(..., help="Attribute 
 
     Example: curate train attributes recipes/attributes.yaml --set model.backbone=efficientnet_b3
     """
-    from curate.models.tagger import AttributesRecipe, train_attributes
-
-    _trained(train_attributes(load_recipe(AttributesRecipe, recipe, set_), str(recipe)))
+    _train("attributes", recipe, set_)
 
 
 @handle_errors
@@ -92,7 +92,8 @@ def predict_command(
 
     Example: curate predict photos/ --models models/ --out predictions.json --visualize predictions/
     """
-    from curate.models.pipeline import parse_rules, predict_to_file
+    from curate.models.postprocess import parse_rules
+    from curate.models.predictor import predict_to_file
 
     summary = predict_to_file(source, models, out, visualize, parse_rules(rules))
     console.print(

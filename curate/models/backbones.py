@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from curate.errors import CurateError
-from curate.models.common import AugmentationSection, keras_module, local_weights_path, weights_download_error
+from curate.models.recipe import AugmentationSection
+from curate.models.runtime import keras_module, local_weights_path, weights_download_error
 
 # How the pretrained weights expect pixels: `raw` 0..255 (the model rescales itself), `tf`
 # -1..1, `torch` ImageNet mean/std on 0..1, `caffe` BGR minus the ImageNet mean.

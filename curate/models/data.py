@@ -24,7 +24,7 @@ from curate.dataset import BOX_COLUMNS, IMAGES_FILE, Dataset
 from curate.errors import CurateError
 from curate.geometry import padded_box_xyxy_px, xyxy_rel_to_px
 from curate.imageio import load_image_rgb
-from curate.models.common import keras_module
+from curate.models.runtime import keras_module
 from curate.progress import track
 
 CROP_PAD_RANGE = (0.05, 0.20)

@@ -11,32 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.dataset import BOX_COLUMNS, Dataset
+from curate.dataset import BOX_COLUMNS
 from curate.errors import CurateError
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
-from curate.models.common import (
+from curate.models.model_dir import (
     ModelInfo,
-    StageRecipe,
-    TrainingSection,
     dataset_identity,
-    keras_module,
     load_keras_models,
     load_training_inputs,
-    local_weights_path,
     model_version,
     read_model_info,
-    set_precision,
     save_model_dir,
-    weights_download_error,
 )
-from curate.models.data import detection_arrays, resize_square, split_objects
-from curate.models.evaluate import best_f1_threshold, coco_metrics, match_detections
+from curate.models.recipe import StageRecipe, TrainingSection
+from curate.models.data import detection_arrays, resize_square
+from curate.models.metrics import best_f1_threshold, match_detections
+from curate.models.runtime import keras_module, local_weights_path, set_precision, weights_download_error
 from curate.models.training import fit, train_val_objects
 from curate.recipes import RecipeModel, recipe_to_yaml
 from curate.taxonomy import OBJECT_TYPES
@@ -210,7 +206,7 @@ class DetectorPredictor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training and evaluation
+# Training
 
 
 def truth_frames(objects: pd.DataFrame, image_ids: Sequence[str]) -> list[pd.DataFrame]:
@@ -243,38 +239,3 @@ def train_detector(recipe: DetectorRecipe, recipe_file: str = "recipe") -> Path:
         {"validation": val_source, "thresholds": thresholds, "weights": recipe.model.weights, "training": run},
     )
     return save_model_dir(recipe.output, {ALL: model}, info, recipe)
-
-
-def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
-    """COCO metrics on every detection above min_score, and F1 at the chosen thresholds."""
-    from curate.imageio import load_image_rgb
-
-    predictor = DetectorPredictor(model_dir)
-    objects = split_objects(dataset, split, "detector evaluation", need_boxes=True)
-    images = dataset.images[dataset.images["split"] == split].sort_values("image_id").reset_index(drop=True)
-    found = []
-    for start in range(0, len(images), 16):
-        chunk = images.iloc[start : start + 16]
-        found += predictor.detect([load_image_rgb(dataset.image_path(p)) for p in chunk["path"]], thresholded=False)
-    detections = pd.concat([d.assign(image_id=i) for d, i in zip(found, images["image_id"])], ignore_index=True) if found else pd.DataFrame(columns=["image_id", "object_type", "score", *BOX_COLUMNS])
-    metrics = coco_metrics(images, objects, detections, OBJECT_TYPES)
-    truth = truth_frames(objects, images["image_id"].tolist())
-    kept = [apply_thresholds(d, predictor.thresholds) for d in found]
-    for name, entry in metrics["per_class"].items():
-        entry["f1_at_threshold"] = float(f1_of_kept(truth, kept, name))
-        entry["threshold"] = float(predictor.thresholds.get(name, {}).get("threshold", 0.5))
-    present = [n for n in OBJECT_TYPES if (objects["object_type"] == n).any()]
-    metrics["f1_at_thresholds"] = float(np.mean([metrics["per_class"][n]["f1_at_threshold"] for n in present])) if present else 0.0
-    metrics["detections"] = pd.concat([d.assign(image_id=i) for d, i in zip(kept, images["image_id"])], ignore_index=True).to_dict("records") if kept else []
-    return metrics
-
-
-def f1_of_kept(truth: Sequence[pd.DataFrame], kept: Sequence[pd.DataFrame], name: str) -> float:
-    """F1 of one class when every kept detection counts (no further thresholding)."""
-    tp = fp = n_gt = 0
-    for gt, dt in zip(truth, kept):
-        g = gt[gt["object_type"] == name][list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
-        d = dt[dt["object_type"] == name]
-        hits = match_detections(g, d[list(BOX_COLUMNS)].to_numpy(dtype=np.float64), d["score"].to_numpy())
-        tp, fp, n_gt = tp + hits.sum(), fp + (~hits).sum(), n_gt + len(g)
-    return 2 * tp / (2 * tp + fp + (n_gt - tp)) if (2 * tp + fp + n_gt - tp) else 0.0

@@ -1,196 +1,93 @@
 """Evaluation of the three stages against a labelled split (the gold standard by default).
 
-- detection: COCO metrics (mAP@[.5:.95], AP50, AP75, AR@1/10/100, per class) from pycocotools,
-  plus precision/recall/F1 at the per-class score thresholds chosen on validation;
-- classification: accuracy, top-3 accuracy, macro F1, per-class scores, confusion matrix PNG;
-- multi-label: exact match, binary accuracy (1 - Hamming loss), macro and per-label F1.
-
-Results go to MODEL_DIR/evaluation/<dataset>-<split>/ as metrics.json, metrics.md and PNGs, and
-a summary goes into model.json and the model card.
+Each stage's evaluator runs its predictor over the split and computes the metrics of
+`curate.models.metrics`: COCO metrics and F1 at the chosen thresholds for the detector, accuracy
+and the confusion matrix for the category classifier, multi-label scores (constrained by the
+taxonomy and not) for the attribute tagger. Results go to MODEL_DIR/evaluation/<dataset>-<split>/
+as metrics.json, metrics.md and PNGs, and a summary goes into model.json and the model card.
+This module imports the stages; the stages never import it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, Dataset, read_dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.geometry import iou_xyxy, xywh_rel_to_px, xyxy_to_xywh
-from curate.models.common import read_model_info, update_model_json
-
-COCO_SUMMARY = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
-
-
-# ---------------------------------------------------------------------------------------------
-# Boxes
-
-
-def match_detections(gt_xyxy: np.ndarray, dt_xyxy: np.ndarray, dt_scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
-    """True-positive flags for detections of one class in one image, matched greedily in
-    decreasing score order to the unmatched ground truth box of highest IoU (as COCO does)."""
-    order = np.argsort(-np.asarray(dt_scores), kind="mergesort")
-    ious = iou_xyxy(dt_xyxy, gt_xyxy)
-    taken = np.zeros(len(gt_xyxy), dtype=bool)
-    tp = np.zeros(len(dt_scores), dtype=bool)
-    for d in order:
-        if not len(gt_xyxy):
-            break
-        candidates = np.where(taken, -1.0, ious[d])
-        g = int(np.argmax(candidates))
-        if candidates[g] >= iou_threshold:
-            taken[g] = tp[d] = True
-    return tp
-
-
-def best_f1_threshold(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> dict[str, float]:
-    """The score threshold that maximises F1 (keep detections scoring >= threshold)."""
-    if n_gt == 0 or len(scores) == 0:
-        return {"threshold": 1.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    s, hits = np.asarray(scores)[order], np.asarray(tp)[order]
-    # Only cut between different scores: detections with equal scores stand or fall together.
-    last = np.r_[s[1:] != s[:-1], True]
-    tps = np.cumsum(hits)[last]
-    kept = np.flatnonzero(last) + 1
-    precision, recall = tps / kept, tps / n_gt
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
-    best = int(np.argmax(f1))
-    return {"threshold": float(s[last][best]), "f1": float(f1[best]), "precision": float(precision[best]), "recall": float(recall[best])}
+from curate.imageio import load_image_rgb
+from curate.models.classifier import CategoryModel
+from curate.models.data import object_crops, split_objects
+from curate.models.detector import DetectorPredictor, apply_thresholds, truth_frames
+from curate.models.metrics import classification_metrics, coco_metrics, f1_of_kept, multilabel_metrics
+from curate.models.model_dir import read_model_info, update_model_json
+from curate.models.tagger import TaggerPredictor, frame_labels, multi_hot
+from curate.taxonomy import OBJECT_TYPES
 
 
 # ---------------------------------------------------------------------------------------------
-# Detection: COCO metrics via pycocotools
+# The stages' evaluators
 
 
-def frames_to_coco(images: pd.DataFrame, gt: pd.DataFrame, dt: pd.DataFrame, class_names: Sequence[str]) -> tuple[dict, list[dict]]:
-    """Ground truth and detections as COCO dicts, boxes in pixels of each image.
-
-    images: image_id, width, height; gt: image_id, object_type, box columns (relative);
-    dt: the same plus score.
-    """
-    ids = {image_id: i + 1 for i, image_id in enumerate(images["image_id"])}
-    cats = {name: i + 1 for i, name in enumerate(class_names)}
-    sizes = images.set_index("image_id")[["width", "height"]]
-
-    def xywh(frame: pd.DataFrame) -> np.ndarray:
-        wh = sizes.loc[frame["image_id"]].to_numpy(dtype=np.float64)
-        b = frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64)
-        return xywh_rel_to_px(xyxy_to_xywh(b), (wh[:, 0], wh[:, 1])) if len(b) else np.zeros((0, 4))
-
-    gt_boxes, dt_boxes = xywh(gt), xywh(dt)
-    coco_gt = {
-        "images": [{"id": ids[r.image_id], "width": int(r.width), "height": int(r.height)} for r in images.itertuples()],
-        "categories": [{"id": cid, "name": name} for name, cid in cats.items()],
-        "annotations": [
-            {"id": n + 1, "image_id": ids[r.image_id], "category_id": cats[r.object_type], "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": 0}
-            for n, (r, box) in enumerate(zip(gt.itertuples(), gt_boxes))
-        ],
-    }
-    coco_dt = [
-        {"image_id": ids[r.image_id], "category_id": cats[r.object_type], "bbox": [float(v) for v in box], "score": float(r.score)}
-        for r, box in zip(dt.itertuples(), dt_boxes)
-    ]
-    return coco_gt, coco_dt
+def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
+    """COCO metrics on every detection above min_score, and F1 at the chosen thresholds."""
+    predictor = DetectorPredictor(model_dir)
+    objects = split_objects(dataset, split, "detector evaluation", need_boxes=True)
+    images = dataset.images[dataset.images["split"] == split].sort_values("image_id").reset_index(drop=True)
+    found = []
+    for start in range(0, len(images), 16):
+        chunk = images.iloc[start : start + 16]
+        found += predictor.detect([load_image_rgb(dataset.image_path(p)) for p in chunk["path"]], thresholded=False)
+    detections = pd.concat([d.assign(image_id=i) for d, i in zip(found, images["image_id"])], ignore_index=True) if found else pd.DataFrame(columns=["image_id", "object_type", "score", *BOX_COLUMNS])
+    metrics = coco_metrics(images, objects, detections, OBJECT_TYPES)
+    truth = truth_frames(objects, images["image_id"].tolist())
+    kept = [apply_thresholds(d, predictor.thresholds) for d in found]
+    for name, entry in metrics["per_class"].items():
+        entry["f1_at_threshold"] = float(f1_of_kept(truth, kept, name))
+        entry["threshold"] = float(predictor.thresholds.get(name, {}).get("threshold", 0.5))
+    present = [n for n in OBJECT_TYPES if (objects["object_type"] == n).any()]
+    metrics["f1_at_thresholds"] = float(np.mean([metrics["per_class"][n]["f1_at_threshold"] for n in present])) if present else 0.0
+    metrics["detections"] = pd.concat([d.assign(image_id=i) for d, i in zip(kept, images["image_id"])], ignore_index=True).to_dict("records") if kept else []
+    return metrics
 
 
-def coco_metrics(images: pd.DataFrame, gt: pd.DataFrame, dt: pd.DataFrame, class_names: Sequence[str]) -> dict[str, Any]:
-    """COCO summary metrics and per-class AP / AP50 / AR100, computed by pycocotools."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
-    coco_gt, coco_dt = frames_to_coco(images, gt, dt, class_names)
-    if not coco_dt:
-        return {**{k: 0.0 for k in COCO_SUMMARY}, "per_class": {name: {"AP": 0.0, "AP50": 0.0, "AR100": 0.0, "ground_truth": int((gt["object_type"] == name).sum())} for name in class_names}}
-    with contextlib.redirect_stdout(io.StringIO()):
-        ground = COCO()
-        ground.dataset = coco_gt
-        ground.createIndex()
-        result = ground.loadRes(coco_dt)
-        run = COCOeval(ground, result, "bbox")
-        run.evaluate()
-        run.accumulate()
-        run.summarize()
-    summary = {name: float(v) for name, v in zip(COCO_SUMMARY, run.stats)}
-    precision = run.eval["precision"]  # [iou, recall, class, area, max dets]
-    recall = run.eval["recall"]  # [iou, class, area, max dets]
-
-    def mean_valid(values: np.ndarray) -> float:
-        valid = values[values > -1]
-        return float(valid.mean()) if valid.size else -1.0
-
-    per_class = {}
-    for k, name in enumerate(class_names):
-        per_class[name] = {
-            "AP": mean_valid(precision[:, :, k, 0, -1]),
-            "AP50": mean_valid(precision[0, :, k, 0, -1]),
-            "AR100": mean_valid(recall[:, k, 0, -1]),
-            "ground_truth": int((gt["object_type"] == name).sum()),
-        }
-    return {**summary, "per_class": per_class}
+def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
+    """Category accuracy of stage 2 alone, on ground-truth boxes and object types."""
+    predictor = CategoryModel(model_dir)
+    objects = split_objects(dataset, split, "category evaluation")
+    objects = objects[objects["category"].notna()].reset_index(drop=True)
+    crops = object_crops(dataset, objects, predictor.image_size, random_pad=False)
+    ranked = [[names[i] for i in np.argsort(-p)] for names, p in predictor.probabilities(crops, objects["object_type"].tolist())]
+    labels = sorted({name for names in predictor.labels.values() for name in names})
+    return classification_metrics(objects["category"].tolist(), ranked, labels)
 
 
-# ---------------------------------------------------------------------------------------------
-# Classification and multi-label
+def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
+    """Stage 3 alone on ground-truth boxes and categories; constrained and unconstrained."""
+    predictor = TaggerPredictor(model_dir)
+    objects = split_objects(dataset, split, "attribute evaluation")
+    truth = multi_hot(frame_labels(objects), predictor.vocabulary).astype(bool)
+    keep = truth.any(axis=1)
+    objects, truth = objects[keep].reset_index(drop=True), truth[keep]
+    probs = predictor.probabilities(object_crops(dataset, objects, predictor.image_size, random_pad=False))
+    decoded = predictor.decode(probs, objects["category"].tolist())
+    constrained = multi_hot([d["labels"] for d in decoded], predictor.vocabulary).astype(bool)
+    metrics = multilabel_metrics(truth, constrained, predictor.vocabulary)
+    plain = multilabel_metrics(truth, probs >= predictor.threshold, predictor.vocabulary)
+    metrics["unconstrained"] = {k: plain[k] for k in ("exact_match", "binary_accuracy", "macro_f1", "micro_f1")}
+    return metrics
 
 
-def per_label_scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    precision = np.divide(tp, tp + fp, out=np.zeros(len(tp)), where=(tp + fp) > 0)
-    recall = np.divide(tp, tp + fn, out=np.zeros(len(tp)), where=(tp + fn) > 0)
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(tp)), where=(2 * tp + fp + fn) > 0)
-    return precision, recall, f1
-
-
-def classification_metrics(y_true: Sequence[str], ranked: Sequence[Sequence[str]], labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, top-3 accuracy, macro F1 over the labels seen in truth or prediction (as
-    scikit-learn does), per-class precision/recall/F1/support and the confusion matrix."""
-    y_true = list(y_true)
-    top1 = [r[0] if len(r) else "(none)" for r in ranked]
-    names = sorted(set(labels) | set(y_true) | set(top1))
-    index = {n: i for i, n in enumerate(names)}
-    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
-    np.add.at(confusion, ([index[t] for t in y_true], [index[p] for p in top1]), 1)
-    tp = np.diag(confusion).astype(float)
-    fp = confusion.sum(axis=0) - tp
-    fn = confusion.sum(axis=1) - tp
-    precision, recall, f1 = per_label_scores(tp, fp, fn)
-    seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
-    n = max(len(y_true), 1)
-    return {
-        "examples": len(y_true),
-        "accuracy": float(tp.sum() / n),
-        "top3_accuracy": float(np.mean([t in list(r)[:3] for t, r in zip(y_true, ranked)])) if y_true else 0.0,
-        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(confusion[i].sum())} for i, name in enumerate(names) if seen[i]},
-        "confusion": {"labels": names, "matrix": confusion.tolist()},
-    }
-
-
-def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Exact match, binary accuracy (1 - Hamming loss), macro F1 over the labels present in
-    truth or prediction, and per-label precision/recall/F1/support."""
-    y_true = np.asarray(y_true, dtype=bool)
-    y_pred = np.asarray(y_pred, dtype=bool)
-    tp = (y_true & y_pred).sum(axis=0).astype(float)
-    fp = (~y_true & y_pred).sum(axis=0).astype(float)
-    fn = (y_true & ~y_pred).sum(axis=0).astype(float)
-    precision, recall, f1 = per_label_scores(tp, fp, fn)
-    seen = (tp + fp + fn) > 0
-    return {
-        "examples": int(len(y_true)),
-        "exact_match": float((y_true == y_pred).all(axis=1).mean()) if len(y_true) else 0.0,
-        "binary_accuracy": float((y_true == y_pred).mean()) if y_true.size else 0.0,
-        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
-        "micro_f1": float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())) if (tp.sum() + fp.sum() + fn.sum()) else 0.0,
-        "per_label": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(y_true[:, i].sum())} for i, label in enumerate(labels) if seen[i]},
-    }
+EVALUATORS: dict[str, Callable[[Path, Dataset, str], dict[str, Any]]] = {
+    "detector": evaluate_detector,
+    "category": evaluate_category,
+    "attributes": evaluate_tagger,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,13 +193,6 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
     return out
 
 
-# Each stage's evaluator, imported only when that stage is evaluated.
-EVALUATORS = {
-    "detector": ("curate.models.detector", "evaluate_detector"),
-    "category": ("curate.models.evaluate", "evaluate_category"),
-    "attributes": ("curate.models.tagger", "evaluate_tagger"),
-}
-
 
 def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold", fiftyone: bool = True) -> tuple[dict[str, Any], Path]:
     """Run one stage's model over a split and write its report beside the model.
@@ -314,8 +204,7 @@ def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, 
     model_dir = Path(model_dir)
     read_model_info(model_dir, stage)
     dataset = read_dataset(dataset_path)
-    module, function = EVALUATORS[stage]
-    metrics = getattr(importlib.import_module(module), function)(model_dir, dataset, split)
+    metrics = EVALUATORS[stage](model_dir, dataset, split)
     detections = metrics.pop("detections", None)
     if detections is not None and fiftyone:
         metrics["fiftyone"] = store_fiftyone_run(dataset, detections, split)
@@ -332,17 +221,3 @@ def store_fiftyone_run(dataset: Dataset, detections: list[dict[str, Any]], split
         return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}", image_ids=scored)}
     except CurateError as exc:
         return {"stored": False, "reason": str(exc)}
-
-
-def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
-    """Category accuracy of stage 2 alone, on ground-truth boxes and object types."""
-    from curate.models.classifier import CategoryPredictor
-    from curate.models.data import object_crops, split_objects
-
-    predictor = CategoryPredictor(model_dir)
-    objects = split_objects(dataset, split, "category evaluation")
-    objects = objects[objects["category"].notna()].reset_index(drop=True)
-    crops = object_crops(dataset, objects, predictor.image_size, random_pad=False)
-    ranked = [[names[i] for i in np.argsort(-p)] for names, p in predictor.probabilities(crops, objects["object_type"].tolist())]
-    labels = sorted({name for names in predictor.labels.values() for name in names})
-    return classification_metrics(objects["category"].tolist(), ranked, labels)

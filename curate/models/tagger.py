@@ -17,18 +17,16 @@ import pandas as pd
 from pydantic import Field
 
 from curate.dataset import Dataset
-from curate.models.common import (
-    CropModelSection,
-    CropStageRecipe,
+from curate.models.model_dir import (
     ModelInfo,
     dataset_identity,
-    keras_module,
     load_keras_models,
     model_version,
-    predict_in_buckets,
     read_model_info,
     save_model_dir,
 )
+from curate.models.recipe import CropModelSection, CropStageRecipe
+from curate.models.runtime import keras_module, predict_in_buckets
 from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit
 from curate.recipes import recipe_to_yaml
 from curate.taxonomy import PATTERN_KEY, STYLE_KEY, Taxonomy, load_taxonomy
@@ -181,22 +179,3 @@ class TaggerPredictor:
 
     def decode(self, probs: np.ndarray, categories: Sequence[str | None]) -> list[dict[str, Any]]:
         return [decode_attributes(p, self.vocabulary, c, self.taxonomy, self.threshold) for p, c in zip(probs, categories)]
-
-
-def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
-    """Stage 3 alone on ground-truth boxes and categories; constrained and unconstrained."""
-    from curate.models.data import object_crops, split_objects
-    from curate.models.evaluate import multilabel_metrics
-
-    predictor = TaggerPredictor(model_dir)
-    objects = split_objects(dataset, split, "attribute evaluation")
-    truth = multi_hot(frame_labels(objects), predictor.vocabulary).astype(bool)
-    keep = truth.any(axis=1)
-    objects, truth = objects[keep].reset_index(drop=True), truth[keep]
-    probs = predictor.probabilities(object_crops(dataset, objects, predictor.image_size, random_pad=False))
-    decoded = predictor.decode(probs, objects["category"].tolist())
-    constrained = multi_hot([d["labels"] for d in decoded], predictor.vocabulary).astype(bool)
-    metrics = multilabel_metrics(truth, constrained, predictor.vocabulary)
-    plain = multilabel_metrics(truth, probs >= predictor.threshold, predictor.vocabulary)
-    metrics["unconstrained"] = {k: plain[k] for k in ("exact_match", "binary_accuracy", "macro_f1", "micro_f1")}
-    return metrics

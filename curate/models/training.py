@@ -1,4 +1,4 @@
-"""The training loop shared by the classifier and the tagger: crops, splits, fit, early stopping."""
+"""The training loop the stages share: training and validation rows, crops, fit with early stopping."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ import pandas as pd
 
 from curate.dataset import Dataset
 from curate.models.backbones import backbone_spec, build_image_model, image_size_for
-from curate.models.common import (
-    CropStageRecipe,
-    SplitsSection,
-    Stopwatch,
-    TrainingSection,
-    keras_module,
-    load_training_inputs,
-    local_weights_path,
-    set_precision,
-)
-from curate.taxonomy import Taxonomy
 from curate.models.data import batches, carve_validation, object_crops, split_objects
+from curate.models.model_dir import load_training_inputs
+from curate.models.recipe import CropStageRecipe, SplitsSection, TrainingSection
+from curate.models.runtime import keras_module, local_weights_path, set_precision
 from curate.progress import console
+from curate.taxonomy import Taxonomy
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def crop_stage_inputs(recipe: CropStageRecipe, recipe_file: str) -> tuple[Dataset, Taxonomy, int]:

@@ -1,6 +1,4 @@
-"""What the three stages share: recipe sections, model directories, hashes and weights errors.
-
-A model directory holds everything needed to use and audit one trained stage:
+"""Model directories: everything needed to use and audit one trained stage.
 
   MODEL_DIR/
     model.keras           the trained Keras model (or model-<object type>.keras per object type)
@@ -15,18 +13,15 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
-from pydantic import Field
+from typing import Any
 
 from curate import __version__
 from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, staged_dataset, write_text_atomic
 from curate.errors import CurateError
+from curate.models.backbones import custom_objects
+from curate.models.runtime import backend_name, keras_module
 from curate.recipes import RecipeModel, recipe_to_yaml
 from curate.taxonomy import Taxonomy, load_taxonomy
 
@@ -34,77 +29,6 @@ MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 RECIPE_FILE = "recipe.yaml"
 CARD_FILE = "MODEL_CARD.md"
-STAGES = ("detector", "category", "attributes")
-
-
-# ---------------------------------------------------------------------------------------------
-# Recipe sections shared by the stages
-
-
-class SplitsSection(RecipeModel):
-    """Which dataset splits train, validate and test a model.
-
-    When the dataset has no `val` split (Fashion-MNIST ships only train/test), a seeded,
-    stratified `val_fraction` of the training split validates instead.
-    """
-
-    train: str = "train"
-    val: str = "val"
-    test: str = "test"
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-
-
-class AugmentationSection(RecipeModel):
-    """Online augmentation, run as Keras preprocessing layers inside the model (training only)."""
-
-    flip: bool = True
-    rotation: float = Field(0.1, ge=0, le=0.5)
-    zoom: float = Field(0.1, ge=0, lt=1)
-
-
-class TrainingSection(RecipeModel):
-    batch_size: int = Field(32, gt=0)
-    epochs: int = Field(20, gt=0)
-    learning_rate: float = Field(1e-4, gt=0)
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    early_stopping_patience: int = Field(3, ge=0)
-    steps_per_epoch: int | None = Field(None, gt=0)
-    mixed_precision: bool = False
-    seed: int = 0
-
-
-class ModelSource(RecipeModel):
-    """Where the weights come from: `none`, `imagenet` (or a KerasHub preset), or a local file."""
-
-    backbone: str
-    weights: str = "none"
-    image_size: int | None = Field(None, gt=7)
-
-
-class CropModelSection(ModelSource):
-    """The image model of the two crop stages (category classifier, attribute tagger)."""
-
-    backbone: str = "efficientnet_b0"
-    fine_tune_layers: int | None = Field(None, ge=0)
-    dropout: float = Field(0.5, ge=0, lt=1)
-
-
-class StageRecipe(RecipeModel):
-    """What every stage's recipe names: its data, where the model goes, and how it trains."""
-
-    dataset: str
-    output: str
-    taxonomy: str | None = None
-    splits: SplitsSection = SplitsSection()
-    training: TrainingSection = TrainingSection()
-
-
-class CropStageRecipe(StageRecipe):
-    augmentation: AugmentationSection = AugmentationSection()
-
-
-# ---------------------------------------------------------------------------------------------
-# Hashes and identity
 
 
 def file_sha256(path: Path) -> str:
@@ -125,57 +49,6 @@ def dataset_identity(dataset: Dataset) -> dict[str, str]:
 
 def load_training_inputs(dataset_path: str | Path, taxonomy_path: str | None) -> tuple[Dataset, Taxonomy]:
     return read_dataset(dataset_path), load_taxonomy(taxonomy_path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Keras backend
-
-
-def keras_module():
-    """Import Keras (and so the configured backend) only when a model is really needed."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    return keras
-
-
-def backend_name() -> str:
-    return keras_module().backend.backend()
-
-
-def set_precision(mixed: bool) -> None:
-    keras_module().mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
-
-
-def weights_download_error(what: str, exc: BaseException) -> CurateError:
-    """The one line a user sees when pretrained weights cannot be fetched (offline machines)."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return CurateError(
-        f"downloading {what} failed ({reason}); to train offline, pass a local weights file with "
-        f"`--set model.weights=/path/to/weights` (or use `weights: none`)"
-    )
-
-
-def local_weights_path(weights: str, file: str) -> Path | None:
-    """`weights` as a local file path, or None for the named choices (none, imagenet, presets)."""
-    if "/" not in weights and "\\" not in weights and not weights.endswith((".h5", ".keras", ".weights.h5")):
-        return None
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise CurateError.at(file, f"weights file not found: {weights}", field="model.weights")
-    return path
-
-
-def predict_in_buckets(model, x, chunk: int = 64):
-    """model outputs for x, batches padded to a power of two so a model traces a handful of
-    input shapes instead of one per object count (the predictor sees 1, 3, 5... crops)."""
-    outputs = []
-    for start in range(0, len(x), chunk):
-        part = x[start : start + chunk]
-        size = 1 << max(len(part) - 1, 0).bit_length()
-        padded = part if size == len(part) else np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), part.dtype)])
-        outputs.append(np.asarray(model.predict_on_batch(padded))[: len(part)])
-    return np.concatenate(outputs) if outputs else np.zeros((0,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,8 +126,6 @@ def read_model_info(model_dir: str | Path, stage: str | None = None) -> dict[str
 
 def load_keras_models(model_dir: str | Path, info: dict[str, Any]) -> dict[str, Any]:
     """Every Keras model in the directory, keyed like `info['labels']`."""
-    from curate.models.backbones import custom_objects
-
     keras = keras_module()
     model_dir = Path(model_dir)
     custom = custom_objects()
@@ -294,11 +165,3 @@ def write_model_card(model_dir: Path) -> None:
         lines += [f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items()]
     lines += ["", "The resolved training recipe is in `recipe.yaml`.", ""]
     write_text_atomic(model_dir / CARD_FILE, "\n".join(lines))
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start

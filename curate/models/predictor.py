@@ -1,13 +1,8 @@
 """The merged predictor: detect -> post-process -> crop -> category -> attributes -> JSON.
 
 MODELS_DIR holds `detector/` and, optionally, `category/` and `attributes/` model directories.
-The post-processing rules are the heuristics of section 4.1.2 of the source document, each
-switchable and counted:
-
-- `hand_as_footwear`: a footwear box in the middle band of the picture, or overlapping an
-  upper-body box, is most likely a hand: removed;
-- `bare_legs`: of two overlapping lower-body boxes, the larger is most likely bare legs around
-  shorts or a skirt: only the smaller is kept.
+The post-processing rules between detection and cropping (hand_as_footwear, bare_legs) are in
+`curate.models.postprocess`; each is switchable and its removals are counted.
 """
 
 from __future__ import annotations
@@ -20,82 +15,21 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, write_text_atomic
 from curate.errors import CurateError
-from curate.geometry import area_xyxy, intersection_over_first, xyxy_rel_to_px, xyxy_to_cxcywh
+from curate.geometry import xyxy_rel_to_px
 from curate.imageio import load_image_rgb
+from curate.models.classifier import CategoryModel
 from curate.models.data import crop_pads, crop_resized
+from curate.models.detector import DetectorPredictor
+from curate.models.postprocess import RULES, apply_rules, boxes_xyxy
+from curate.models.tagger import TaggerPredictor
 from curate.progress import track
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # BGR for OpenCV: the source document's colours.
 COLOURS_BGR = {"upper-body": (0, 0, 255), "lower-body": (255, 0, 0), "full-body": (0, 160, 0), "footwear": (0, 165, 255)}
-MIDDLE_BAND = (1 / 3, 2 / 3)  # vertical band of the picture where feet rarely are
-FOOTWEAR_UPPER_OVERLAP = 0.1  # share of the footwear box covered by an upper-body box
-LOWER_BODY_OVERLAP = 0.5  # intersection over the smaller box for two lower-body boxes
-
-
-# ---------------------------------------------------------------------------------------------
-# Post-processing rules (pure functions on relative xyxy boxes)
-
-
-def _boxes(frame: pd.DataFrame) -> np.ndarray:
-    return frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 4)
-
-
-def hand_as_footwear(detections: pd.DataFrame) -> np.ndarray:
-    """Mask of footwear detections that are likely hands."""
-    footwear = (detections["object_type"] == "footwear").to_numpy()
-    boxes = _boxes(detections)
-    centre_y = xyxy_to_cxcywh(boxes)[:, 1]
-    in_middle = (centre_y >= MIDDLE_BAND[0]) & (centre_y <= MIDDLE_BAND[1])
-    upper = boxes[(detections["object_type"] == "upper-body").to_numpy()]
-    near_upper = (intersection_over_first(boxes, upper) >= FOOTWEAR_UPPER_OVERLAP).any(axis=1) if len(upper) else np.zeros(len(boxes), dtype=bool)
-    return footwear & (in_middle | near_upper)
-
-
-def bare_legs(detections: pd.DataFrame) -> np.ndarray:
-    """Mask of lower-body detections that overlap a smaller lower-body detection."""
-    lower = np.flatnonzero((detections["object_type"] == "lower-body").to_numpy())
-    drop = np.zeros(len(detections), dtype=bool)
-    if len(lower) < 2:
-        return drop
-    boxes = _boxes(detections)[lower]
-    area = area_xyxy(boxes)
-    covered = intersection_over_first(boxes, boxes)  # [i, j]: share of i inside j
-    for i in range(len(lower)):
-        for j in range(len(lower)):
-            smaller_inside_larger = area[j] < area[i] and covered[j, i] >= LOWER_BODY_OVERLAP
-            if i != j and smaller_inside_larger:
-                drop[lower[i]] = True
-    return drop
-
-
-RULES: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {"hand_as_footwear": hand_as_footwear, "bare_legs": bare_legs}
-
-
-def parse_rules(text: str) -> list[str]:
-    if text.strip() == "all":
-        return list(RULES)
-    if text.strip() == "none":
-        return []
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in RULES]
-    if unknown:
-        raise CurateError(f"--rules: unknown rule(s) {', '.join(unknown)}; expected all, none or a comma list of {', '.join(RULES)}")
-    return names
-
-
-def apply_rules(detections: pd.DataFrame, enabled: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Apply the enabled rules in order; return the kept detections and the removed ones."""
-    removed = []
-    for name in enabled:
-        mask = RULES[name](detections)
-        removed += [{"rule": name, **row} for row in detections[mask].to_dict("records")]
-        detections = detections[~mask].reset_index(drop=True)
-    return detections, removed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,15 +43,11 @@ class MergedPredictor:
     seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "detect": 0.0, "category": 0.0, "attributes": 0.0})
 
     def __post_init__(self) -> None:
-        from curate.models.classifier import CategoryPredictor
-        from curate.models.detector import DetectorPredictor
-        from curate.models.tagger import TaggerPredictor
-
         detector_dir = self.models_dir / "detector"
         if not detector_dir.is_dir():
             raise CurateError.at(self.models_dir, "expected a detector/ model directory (and optionally category/ and attributes/)")
         self.detector = DetectorPredictor(detector_dir)
-        self.category = CategoryPredictor(self.models_dir / "category") if (self.models_dir / "category").is_dir() else None
+        self.category = CategoryModel(self.models_dir / "category").load() if (self.models_dir / "category").is_dir() else None
         self.attributes = TaggerPredictor(self.models_dir / "attributes") if (self.models_dir / "attributes").is_dir() else None
 
     def versions(self) -> dict[str, str | None]:
@@ -137,7 +67,7 @@ class MergedPredictor:
         """Objects (box, type, score, category, attributes) and the rule removals of one image."""
         detections = self._timed("detect", lambda: self.detector.detect([image])[0])
         detections, removed = apply_rules(detections, self.rules)
-        boxes = _boxes(detections)
+        boxes = boxes_xyxy(detections)
         objects = [
             {"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6)}
             for box, t, s in zip(boxes, detections["object_type"], detections["score"])

@@ -1,0 +1,82 @@
+"""Post-processing rules for detections: the heuristics of section 4.1.2 of the source document,
+each switchable and counted by the merged predictor.
+
+- `hand_as_footwear`: a footwear box in the middle band of the picture, or overlapping an
+  upper-body box, is most likely a hand: removed;
+- `bare_legs`: of two overlapping lower-body boxes, the larger is most likely bare legs around
+  shorts or a skirt: only the smaller is kept.
+
+Pure functions on relative xyxy boxes (a detections frame with object_type, score and the box).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from curate.dataset import BOX_COLUMNS
+from curate.errors import CurateError
+from curate.geometry import area_xyxy, intersection_over_first, xyxy_to_cxcywh
+
+MIDDLE_BAND = (1 / 3, 2 / 3)  # vertical band of the picture where feet rarely are
+FOOTWEAR_UPPER_OVERLAP = 0.1  # share of the footwear box covered by an upper-body box
+LOWER_BODY_OVERLAP = 0.5  # intersection over the smaller box for two lower-body boxes
+
+
+def boxes_xyxy(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(BOX_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 4)
+
+
+def hand_as_footwear(detections: pd.DataFrame) -> np.ndarray:
+    """Mask of footwear detections that are likely hands."""
+    footwear = (detections["object_type"] == "footwear").to_numpy()
+    boxes = boxes_xyxy(detections)
+    centre_y = xyxy_to_cxcywh(boxes)[:, 1]
+    in_middle = (centre_y >= MIDDLE_BAND[0]) & (centre_y <= MIDDLE_BAND[1])
+    upper = boxes[(detections["object_type"] == "upper-body").to_numpy()]
+    near_upper = (intersection_over_first(boxes, upper) >= FOOTWEAR_UPPER_OVERLAP).any(axis=1) if len(upper) else np.zeros(len(boxes), dtype=bool)
+    return footwear & (in_middle | near_upper)
+
+
+def bare_legs(detections: pd.DataFrame) -> np.ndarray:
+    """Mask of lower-body detections that overlap a smaller lower-body detection."""
+    lower = np.flatnonzero((detections["object_type"] == "lower-body").to_numpy())
+    drop = np.zeros(len(detections), dtype=bool)
+    if len(lower) < 2:
+        return drop
+    boxes = boxes_xyxy(detections)[lower]
+    area = area_xyxy(boxes)
+    covered = intersection_over_first(boxes, boxes)  # [i, j]: share of i inside j
+    for i in range(len(lower)):
+        for j in range(len(lower)):
+            smaller_inside_larger = area[j] < area[i] and covered[j, i] >= LOWER_BODY_OVERLAP
+            if i != j and smaller_inside_larger:
+                drop[lower[i]] = True
+    return drop
+
+
+RULES: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {"hand_as_footwear": hand_as_footwear, "bare_legs": bare_legs}
+
+
+def parse_rules(text: str) -> list[str]:
+    if text.strip() == "all":
+        return list(RULES)
+    if text.strip() == "none":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise CurateError(f"--rules: unknown rule(s) {', '.join(unknown)}; expected all, none or a comma list of {', '.join(RULES)}")
+    return names
+
+
+def apply_rules(detections: pd.DataFrame, enabled: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Apply the enabled rules in order; return the kept detections and the removed ones."""
+    removed = []
+    for name in enabled:
+        mask = RULES[name](detections)
+        removed += [{"rule": name, **row} for row in detections[mask].to_dict("records")]
+        detections = detections[~mask].reset_index(drop=True)
+    return detections, removed

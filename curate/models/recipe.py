@@ -1,0 +1,75 @@
+"""The recipe sections the three stages share: splits, augmentation, training, model source.
+
+Each stage's own recipe (DetectorRecipe, CategoryRecipe, AttributesRecipe) is built from these
+beside the code that trains it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from curate.recipes import RecipeModel
+
+
+class SplitsSection(RecipeModel):
+    """Which dataset splits train, validate and test a model.
+
+    When the dataset has no `val` split (Fashion-MNIST ships only train/test), a seeded,
+    stratified `val_fraction` of the training split validates instead.
+    """
+
+    train: str = "train"
+    val: str = "val"
+    test: str = "test"
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+
+
+class AugmentationSection(RecipeModel):
+    """Online augmentation, run as Keras preprocessing layers inside the model (training only)."""
+
+    flip: bool = True
+    rotation: float = Field(0.1, ge=0, le=0.5)
+    zoom: float = Field(0.1, ge=0, lt=1)
+
+
+class TrainingSection(RecipeModel):
+    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(20, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    early_stopping_patience: int = Field(3, ge=0)
+    steps_per_epoch: int | None = Field(None, gt=0)
+    mixed_precision: bool = False
+    seed: int = 0
+
+
+class ModelSource(RecipeModel):
+    """Where the weights come from: `none`, `imagenet` (or a KerasHub preset), or a local file."""
+
+    backbone: str
+    weights: str = "none"
+    image_size: int | None = Field(None, gt=7)
+
+
+class CropModelSection(ModelSource):
+    """The image model of the two crop stages (category classifier, attribute tagger)."""
+
+    backbone: str = "efficientnet_b0"
+    fine_tune_layers: int | None = Field(None, ge=0)
+    dropout: float = Field(0.5, ge=0, lt=1)
+
+
+class StageRecipe(RecipeModel):
+    """What every stage's recipe names: its data, where the model goes, and how it trains."""
+
+    dataset: str
+    output: str
+    taxonomy: str | None = None
+    splits: SplitsSection = SplitsSection()
+    training: TrainingSection = TrainingSection()
+
+
+class CropStageRecipe(StageRecipe):
+    augmentation: AugmentationSection = AugmentationSection()
