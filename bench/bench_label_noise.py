@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 
-from curate.catalogue import rank_mislabelled, search_catalogue  # noqa: E402
+from curate.intel.workflows import rank_mislabelled, search_catalogue  # noqa: E402
 from curate.dataset import read_dataset  # noqa: E402
-from curate.embeddings import read_embeddings  # noqa: E402
-from curate.label_noise import auroc, precision_at_k  # noqa: E402
-from curate.search import build_index, search_index  # noqa: E402
+from curate.intel.embeddings import read_embeddings  # noqa: E402
+from curate.intel.label_noise import auroc, precision_at_k  # noqa: E402
+from curate.intel.search import build_index, search_index  # noqa: E402
 from intel_fixtures import fashion_mnist_dataset, train_category_model  # noqa: E402
 
 

@@ -20,7 +20,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from curate.search import build_index, search_index  # noqa: E402
+from curate.intel.search import build_index, search_index  # noqa: E402
 
 
 def median_ms(fns: dict, queries) -> dict[str, float]:

@@ -412,7 +412,7 @@ def step_report_after(ctx: DemoContext) -> tuple[dict, dict]:
 # ---- models --------------------------------------------------------------------------------------
 
 
-def train_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
+def train_model(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
     output = ctx.path("models", stage)
     recipe = stage_recipe(ctx.recipe, stage, ctx.path("datasets", TRAINING_DATA[stage][0]), output)
     train_stage(stage, recipe, "recipes/demo.yaml")
@@ -428,15 +428,15 @@ def train_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:
 
 
 def step_train_detector(ctx: DemoContext) -> tuple[dict, dict]:
-    return train_stage(ctx, "detector")
+    return train_model(ctx, "detector")
 
 
 def step_train_category(ctx: DemoContext) -> tuple[dict, dict]:
-    return train_stage(ctx, "category")
+    return train_model(ctx, "category")
 
 
 def step_train_attributes(ctx: DemoContext) -> tuple[dict, dict]:
-    return train_stage(ctx, "attributes")
+    return train_model(ctx, "attributes")
 
 
 def evaluate_stage(ctx: DemoContext, stage: str) -> tuple[dict, dict]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from curate.dataset import read_dataset
-from curate.embeddings import read_embeddings
+from curate.intel.embeddings import read_embeddings
 from curate.errors import CurateError
 from curate.review import CATEGORY, GROUND_TRUTH, _fiftyone, _load_fo_dataset, default_review_name
 

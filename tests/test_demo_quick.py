@@ -115,7 +115,7 @@ def test_second_run_reuses_the_dataset_steps_and_gives_identical_tables(quick_ru
 def test_photography_report_on_the_demo_dataset_matches_the_tables(quick_runs):
     import pandas as pd
 
-    from curate.photography import photography_report
+    from curate.intel.photography import photography_report
 
     out, *_ = quick_runs
     ds = read_dataset(out / "datasets" / "split")

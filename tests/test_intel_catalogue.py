@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, read_dataset, save_tables
-from curate.embeddings import read_embeddings
-from curate.label_noise import auroc, precision_at_k
-from curate.search import build_index, search_index
+from curate.intel.embeddings import read_embeddings
+from curate.intel.label_noise import auroc, precision_at_k
+from curate.intel.search import build_index, search_index
 from intel_fixtures import fashion_mnist_dataset, train_category_model
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from curate.errors import CurateError
 from curate.geometry import iou_xyxy
-from curate.label_noise import (
+from curate.intel.label_noise import (
     auroc,
     box_disagreements,
     confident_joint,

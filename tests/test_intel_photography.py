@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, images_frame, objects_frame, read_dataset, save_tables, stable_id
 from curate.errors import CurateError
-from curate.photography import photography_report
+from curate.intel.photography import photography_report
 from curate.taxonomy import load_taxonomy
 
 # (category of each object, flat_lay, width, height, busy background)

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from curate.errors import CurateError
-from curate.search import build_index, normalise_rows, search_index, top_k_rows
+from curate.intel.search import build_index, normalise_rows, search_index, top_k_rows
 
 
 @settings(max_examples=40, deadline=None)

@@ -31,7 +31,7 @@ def embed(
 
     Example: curate embed out/demo --model out/models/category
     """
-    from curate.catalogue import embed_dataset
+    from curate.intel.workflows import embed_dataset
 
     counts = embed_dataset(dataset, model, batch_size)
     console.print(f"embeddings: {counts['computed']} computed, {counts['reused']} reused, {counts['dropped']} dropped")
@@ -51,7 +51,7 @@ def search(
 
     Example: curate search out/demo --image query.jpg --k 10 --category dresses
     """
-    from curate.catalogue import search_catalogue
+    from curate.intel.workflows import search_catalogue
 
     _print_frame(search_catalogue(dataset, image, k, category, model, method), f"most similar to {image}", as_json)
 
@@ -70,7 +70,7 @@ def mislabelled(
 
     Example: curate mislabelled out/demo --model out/models/category --folds 5
     """
-    from curate.catalogue import rank_mislabelled
+    from curate.intel.workflows import rank_mislabelled
 
     ranked = rank_mislabelled(dataset, model, split, folds)
     console.print(f"{int(ranked['label_issue'].sum())} of {len(ranked)} labels flagged by confident learning")
@@ -90,7 +90,7 @@ def box_issues(
 
     Example: curate box-issues out/demo --detector out/models/detector
     """
-    from curate.catalogue import detector_predictions, flag_box_issues, read_predictions
+    from curate.intel.workflows import detector_predictions, flag_box_issues, read_predictions
     from curate.errors import CurateError
 
     if (predictions is None) == (detector is None):
@@ -121,7 +121,7 @@ def insights(
 
 def show_photography_report(ds) -> None:
     """`curate report DATASET --photography`: write the photography QA report and summarise it."""
-    from curate.photography import photography_report
+    from curate.intel.photography import photography_report
 
     report = photography_report(ds)
     console.print(f"photography report written to {ds.reports_dir}/photography.md, photography.json and PNG charts")

@@ -16,15 +16,12 @@ from curate.errors import CurateError
 from curate.models.recipe import AugmentationSection
 from curate.models.runtime import keras_module, local_weights_path, weights_download_error
 
-# How the pretrained weights expect pixels: `raw` 0..255 (the model rescales itself), `tf`
-# -1..1, `torch` ImageNet mean/std on 0..1, `caffe` BGR minus the ImageNet mean.
-SCALINGS = ("raw", "unit", "tf", "torch", "caffe")
-
-
 @dataclass(frozen=True)
 class BackboneSpec:
     constructor: str  # attribute of keras.applications, or a key of COMPACT_NETWORKS
     default_size: int
+    # How the weights expect pixels: `raw` 0..255 (the model rescales itself), `unit` 0..1, `tf`
+    # -1..1, `torch` ImageNet mean/std on 0..1, `caffe` BGR minus the ImageNet mean.
     scaling: str
 
 

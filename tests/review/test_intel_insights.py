@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import read_dataset, save_tables
-from curate.embeddings import update_embeddings
+from curate.intel.embeddings import update_embeddings
 from curate.review import send_dataset
 from curate.review_insights import IMAGE_INDEX, MISLABELLED_VIEW, OBJECT_INDEX, SCORE
 

@@ -24,7 +24,6 @@ from curate.dataset import BOX_COLUMNS, Dataset, write_parquet_atomic
 from curate.errors import CurateError
 
 EMBEDDINGS_DIR = "embeddings"
-KINDS = ("object", "image")
 _META_KEY = b"curate.embeddings"
 
 # (jobs frame with key, kind, image_id, path, box columns) -> (embeddings, probabilities)
