@@ -490,19 +490,19 @@ def step_predict(ctx: DemoContext) -> tuple[dict, dict]:
 
 def step_review(ctx: DemoContext) -> tuple[dict, dict]:
     """Mirror the balanced dataset into FiftyOne with its saved views (only what changed)."""
-    from curate.review import _fiftyone, send_dataset
+    from curate.review import import_fiftyone, send_dataset
 
     path = ctx.path("datasets", "balanced")
     report = send_dataset(path, name=ctx.recipe.review.name)
-    fo_dataset = _fiftyone().load_dataset(report.name)
+    fo_dataset = import_fiftyone().load_dataset(report.name)
     figures = {"fiftyone_dataset": report.name, "samples": len(fo_dataset), "saved_views": ", ".join(sorted(fo_dataset.list_saved_views()))}
     return figures, {"FiftyOne dataset (curate review)": str(path)}
 
 
 def review_dataset_exists(ctx: DemoContext) -> bool:
-    from curate.review import _fiftyone
+    from curate.review import import_fiftyone
 
-    return _fiftyone().dataset_exists(ctx.recipe.review.name)
+    return import_fiftyone().dataset_exists(ctx.recipe.review.name)
 
 
 DEMO_STEPS: tuple[Step, ...] = (

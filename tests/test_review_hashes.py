@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.dataset import images_frame, objects_frame
-from curate.review import object_row_hashes, origin_tags
+from curate.review.labels import object_row_hashes, origin_tags
 from curate.taxonomy.rules import label_issues
 from curate.taxonomy import load_taxonomy
 

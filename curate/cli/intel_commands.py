@@ -113,7 +113,7 @@ def insights(
     Example: curate insights out/demo --model out/models/category
     """
     from curate.models.classifier import load_category_model
-    from curate.review_insights import push_insights
+    from curate.review.insights import push_insights
 
     added = push_insights(dataset, name, load_category_model(model).sha256 if model else None)
     console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in added.items()))

@@ -8,7 +8,7 @@ from curate.cli.main import app
 from curate.dataset import read_dataset, save_tables
 from curate.intel.embeddings import update_embeddings
 from curate.review import send_dataset
-from curate.review_insights import IMAGE_INDEX, MISLABELLED_VIEW, OBJECT_INDEX, SCORE
+from curate.review.insights import IMAGE_INDEX, MISLABELLED_VIEW, OBJECT_INDEX, SCORE
 
 
 def _embed_by_box(jobs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ Feeds the review dataset that `curate review DATASET` created with
 - the label issue scores from `curate mislabelled`, on each label and as the sample's maximum,
   and a saved view "likely mislabelled" sorted by that score.
 
-FiftyOne is imported inside functions only (through curate.review).
+FiftyOne is imported inside functions only (through curate.review.connection).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from curate.dataset import read_dataset
-from curate.intel.embeddings import read_embeddings
 from curate.errors import CurateError
-from curate.review import CATEGORY, GROUND_TRUTH, _fiftyone, _load_fo_dataset, default_review_name
+from curate.intel.embeddings import read_embeddings
+from curate.review.connection import import_fiftyone, load_review_dataset
+from curate.review.labels import CATEGORY, GROUND_TRUTH, default_review_name
 
 IMAGE_INDEX = "curate_image_similarity"
 OBJECT_INDEX = "curate_object_similarity"
@@ -31,8 +32,8 @@ SCORE = "label_issue_score"
 def push_insights(dataset_path: str | Path, name: str | None = None, model_sha256: str | None = None) -> dict:
     """Add the similarity indexes, label issue scores and the saved view; returns what was added."""
     dataset = read_dataset(dataset_path)
-    fo = _fiftyone()
-    ds = _load_fo_dataset(fo, name or default_review_name(dataset))
+    fo = import_fiftyone()
+    ds = load_review_dataset(fo, name or default_review_name(dataset))
     store = read_embeddings(dataset.path, model_sha256)
     added = {"images_indexed": _index_images(ds, store), "boxes_indexed": _index_boxes(ds, store)}
     if SCORE in dataset.objects.columns:
