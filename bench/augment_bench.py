@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from curate.curation.augment import ROTATION_ANGLES, augment_image, build_pipeline
-from curate.synthetic import draw_on_canvas, fashion_mnist
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist
 
 
 def main() -> None:

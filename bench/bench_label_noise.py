@@ -15,22 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 
-from curate.intel.workflows import rank_mislabelled, search_catalogue  # noqa: E402
 from curate.dataset import read_dataset  # noqa: E402
+from curate.demo.synthetic import fashion_mnist_dataset, train_category_model  # noqa: E402
 from curate.intel.embeddings import read_embeddings  # noqa: E402
 from curate.intel.label_noise import auroc, precision_at_k  # noqa: E402
 from curate.intel.search import build_index, search_index  # noqa: E402
-from intel_fixtures import fashion_mnist_dataset, train_category_model  # noqa: E402
+from curate.intel.workflows import rank_mislabelled, search_catalogue  # noqa: E402
 
 
 def main() -> None:

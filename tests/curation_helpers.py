@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from curate.dataset import save_tables, images_frame, objects_frame, stable_id
-from curate.synthetic import draw_on_canvas, fashion_mnist
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist
 
 # Fashion-MNIST label -> (object type, category); 8 (bag) is excluded by the taxonomy.
 FMNIST_CATEGORY = {

@@ -10,7 +10,7 @@ from curate.geometry import iou_xyxy
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.curation.flatlay import is_flat_lay
-from curate.synthetic import draw_on_canvas, fashion_mnist, tight_box_xyxy
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist, tight_box_xyxy
 from curation_helpers import fmnist_items, synthetic_dataset
 
 QA_ITEMS = 160

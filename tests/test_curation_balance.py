@@ -14,7 +14,7 @@ from curate.curation.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset
 from curate.imageio import load_image_rgb
-from curate.synthetic import tight_box_xyxy
+from curate.demo.synthetic import tight_box_xyxy
 from curation_helpers import fmnist_items, synthetic_dataset
 
 

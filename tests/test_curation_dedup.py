@@ -9,7 +9,7 @@ from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.curation.dedup import DedupRecipe, dedup_tables, hamming_pairs, phash_hex
 from curate.taxonomy.rules import several_values
-from curate.synthetic import draw_on_canvas
+from curate.demo.synthetic import draw_on_canvas
 from curation_helpers import fmnist_items, write_rgb
 
 

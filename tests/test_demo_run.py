@@ -10,7 +10,7 @@ import pytest
 
 from curate import demo
 from curate.dataset import read_dataset, save_tables, images_frame, objects_frame, stable_id
-from curate.demo_scenes import GT_COLUMNS, plan_scenes, scenes_to_tables, write_scene, _items_table
+from curate.demo.scene_dataset import GT_COLUMNS, items_table, plan_scenes, scenes_to_tables, write_scene
 from curate.errors import CurateError
 from curate.sources.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split
 from curate.parallel import SerialExecutor
@@ -44,7 +44,7 @@ def render(tmp_path: Path, **overrides):
     items_path = tmp_path / "items"
     write_items_dataset(items_path)
     ds = read_dataset(items_path)
-    items = _items_table(ds)
+    items = items_table(ds)
     read = lambda rel: cv2.imread(str(ds.image_path(rel)), cv2.IMREAD_GRAYSCALE).tobytes()
     settings = dict(flat_lays={"train": 20, "test": 10}, outfits={"train": 6, "test": 3}, seed=0, flat_lay_px=224,
                     outfit_px=256, pattern_share=0.5, patterns=("striped", "checked", "camouflage"), root=tmp_path / "scenes")
@@ -114,7 +114,7 @@ def test_scene_rendering_is_reproducible(tmp_path):
     assert objects_a.drop(columns=[]).equals(objects_b)
 
 
-def test_step_runner_reports_missing_pieces_and_blocks_their_dependants(tmp_path, monkeypatch):
+def test_step_runner_reports_missing_pieces_and_blocks_their_dependants(tmp_path):
     calls = []
 
     def make(name):
@@ -128,24 +128,23 @@ def test_step_runner_reports_missing_pieces_and_blocks_their_dependants(tmp_path
         demo.Step("a", "A", make("a"), settings=lambda r: r.seed, outputs=("a",)),
         demo.Step("b", "B", make("b"), needs=("curate.no_such_module:fn",), after=("a",)),
         demo.Step("c", "C", make("c"), after=("b",)),
-        demo.Step("d", "D", make("d"), needs=("curate.scenes:render_outfit",), after=("a",), outputs=("d",)),
+        demo.Step("d", "D", make("d"), needs=("curate.demo.scenes:render_outfit",), after=("a",), outputs=("d",)),
     )
-    monkeypatch.setattr(demo, "DEMO_STEPS", steps)
     recipe = demo.load_demo_recipe(quick=True)
-    first = demo.run_demo(recipe, tmp_path)
+    first = demo.run_demo(recipe, tmp_path, steps=steps)
     assert {k: o.status for k, o in first.items()} == {"a": "done", "b": "missing", "c": "blocked", "d": "done"}
     assert "curate.no_such_module:fn" in first["b"].note
-    second = demo.run_demo(recipe, tmp_path)
+    second = demo.run_demo(recipe, tmp_path, steps=steps)
     assert {k: o.status for k, o in second.items()} == {"a": "reused", "b": "missing", "c": "blocked", "d": "reused"}
     assert calls == ["a", "d"]
     assert second["d"].figures == first["d"].figures
     assert json.loads((tmp_path / demo.SUMMARY_FILE).read_text())["steps"]["b"]["status"] == "missing"
     # A damaged output re-runs its step; the same content again lets the next step be reused.
     (tmp_path / "a").write_text("edited")
-    third = demo.run_demo(recipe, tmp_path)
+    third = demo.run_demo(recipe, tmp_path, steps=steps)
     assert (third["a"].status, third["d"].status) == ("done", "reused")
     # Changed settings change the output, so the dependent step runs again too.
-    fourth = demo.run_demo(demo.load_demo_recipe(quick=True, overrides=["seed=7"]), tmp_path)
+    fourth = demo.run_demo(demo.load_demo_recipe(quick=True, overrides=["seed=7"]), tmp_path, steps=steps)
     assert (fourth["a"].status, fourth["d"].status) == ("done", "done")
     assert fourth["d"].figures == {"seed": 7}
 

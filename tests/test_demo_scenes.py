@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from curate import scenes
+from curate.demo import scenes
 from curate.sources.fashion_mnist import EMBEDDED_DIR, read_split
 from curate.taxonomy import load_taxonomy
 

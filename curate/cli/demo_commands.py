@@ -5,35 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from curate.cli.common import console, fail, handle_errors
-from curate.demo import DEMO_RECIPE_PATH, StepOutcome, figure_rows, load_demo_recipe, run_demo
-
-_STATUS_STYLE = {"done": "green", "reused": "cyan", "failed": "red", "missing": "red", "blocked": "yellow"}
+from curate.demo.recipe import DEMO_RECIPE_PATH, load_demo_recipe
+from curate.demo.runner import StepOutcome
+from curate.demo.steps import run_demo
+from curate.demo.summary import step_line, summary_tables
 
 
 def _print_step(outcome: StepOutcome) -> None:
-    style = _STATUS_STYLE[outcome.status]
-    seconds = f" {outcome.seconds:.1f}s" if outcome.status == "done" else ""
-    note = f" [dim]{outcome.note}[/]" if outcome.note else ""
-    console.print(f"[{style}]{outcome.status:>7}[/]{seconds}  {outcome.title}{note}", highlight=False)
-
-
-def summary_tables(outcomes: dict[str, StepOutcome], out: Path) -> list[Table]:
-    """The step table (status, time) and the results and artifacts tables (same on every run)."""
-    steps = Table("step", "status", "seconds", "note", title="curate demo: steps", title_justify="left")
-    for o in outcomes.values():
-        steps.add_row(o.title, f"[{_STATUS_STYLE[o.status]}]{o.status}[/]", f"{o.seconds:.1f}" if o.status == "done" else "-", o.note)
-    results = Table("step", "figure", "value", title="curate demo: results", title_justify="left")
-    for o in outcomes.values():
-        for i, (name, value) in enumerate(figure_rows(o.figures)):
-            results.add_row(o.name if i == 0 else "", name, value)
-    artifacts = Table("artifact", "path", title="curate demo: artifacts", title_justify="left")
-    for o in outcomes.values():
-        for label, path in o.artifacts.items():
-            artifacts.add_row(label, str(out / path))
-    return [steps, results, artifacts]
+    console.print(step_line(outcome), highlight=False)
 
 
 @handle_errors

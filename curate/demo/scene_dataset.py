@@ -1,7 +1,7 @@
 """Turn an imported Fashion-MNIST dataset into a dataset of rendered product shots.
 
 The items (28x28 greyscale PNGs with their mapped categories) become single-item flat-lay
-packshots and multi-item outfit canvases (curate.scenes), each written as a PNG under media/
+packshots and multi-item outfit canvases (curate.demo.scenes), each written as a PNG under media/
 with a mask PNG (one label map per image) beside it.
 
 What the tables hold, and why:
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from curate.dataset import BOX_COLUMNS, Dataset, images_frame, objects_frame, stable_id
-from curate.sources.fashion_mnist import CLASS_NAMES
+from curate.demo.scenes import BOTTOMS, DRESSES, SHOES, TOPS, OutfitItem, Scene, render_flat_lay, render_outfit
 from curate.geometry import xyxy_rel_to_px
-from curate.scenes import DRESSES, SHOES, TOPS, BOTTOMS, OutfitItem, Scene, render_flat_lay, render_outfit
+from curate.sources.fashion_mnist import CLASS_NAMES
 
 SOURCE = "fashion-mnist-scenes"
 GT_COLUMNS = tuple(f"gt_{c}" for c in BOX_COLUMNS)
@@ -92,7 +92,7 @@ def write_scene(spec: SceneSpec) -> dict:
     return {"sha256": sha, "height": scene.image.shape[0], "width": scene.image.shape[1], "objects": objects}
 
 
-def _items_table(items: Dataset) -> pd.DataFrame:
+def items_table(items: Dataset) -> pd.DataFrame:
     """One row per imported item: image id, official split, class id, category, object type, pixels."""
     objects = items.objects.drop_duplicates("image_id")
     table = items.images[["image_id", "path", "split"]].merge(
