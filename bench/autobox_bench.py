@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 
 from curate.curation.autobox import autobox_file, propose_boxes
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist
 from curate.imageio import load_image_rgb
 from curate.parallel import LocalExecutor
-from curate.demo.synthetic import draw_on_canvas, fashion_mnist
 
 
 def write_photos(folder: Path, n: int, side: int) -> list[str]:

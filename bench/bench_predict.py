@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def save_untrained(root: Path, args) -> Path:
     from curate.models.backbones import build_image_model
+    from curate.models.detector import DetectorModelSection, build_detector
     from curate.models.model_dir import ModelInfo, write_model_dir
     from curate.models.recipe import AugmentationSection
-    from curate.models.detector import DetectorModelSection, build_detector
     from curate.recipes import RecipeModel
     from curate.taxonomy import OBJECT_TYPES, load_taxonomy
 
@@ -62,8 +62,8 @@ def main() -> None:
     parser.add_argument("--classifier-size", type=int, default=224)
     args = parser.parse_args()
 
-    from curate.models.detector import raw_detections
     from curate.models.data import resize_square
+    from curate.models.detector import raw_detections
     from curate.models.postprocess import RULES
     from curate.models.predictor import MergedPredictor, image_files, write_predictions
 

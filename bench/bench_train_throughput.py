@@ -41,9 +41,9 @@ def synthetic(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 def keras_throughput(args, x, y) -> tuple[list[float], str]:
     """Images/s of each timed epoch: one pass of curate's pipeline over all of `x`."""
     from curate.models.backbones import build_image_model
+    from curate.models.data import batches
     from curate.models.recipe import AugmentationSection
     from curate.models.runtime import keras_module, set_precision
-    from curate.models.data import batches
 
     keras = keras_module()
     set_precision(args.bf16)

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from curate.curation import operations
-from curate.dataset import derive_dataset, read_dataset
 from curate.curation.imbalance import dataset_reports
 from curate.curation.imbalance_report import write_reports
-from curate.sources.importer import import_to_dataset
+from curate.dataset import derive_dataset, read_dataset
 from curate.parallel import make_executor
+from curate.sources.importer import import_to_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 feed = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/assets/catalogue/products.csv"

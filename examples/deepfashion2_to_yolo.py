@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from curate.curation import operations
+from curate.curation.split import SplitRecipe
 from curate.dataset import derive_dataset, read_dataset
 from curate.exporters import EXPORTERS
-from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
-from curate.curation.split import SplitRecipe
+from curate.sources.importer import import_to_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/assets/deepfashion2"

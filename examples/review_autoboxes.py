@@ -16,8 +16,8 @@ from pathlib import Path
 from curate import review
 from curate.curation import operations
 from curate.dataset import derive_dataset, read_dataset
-from curate.sources.importer import import_to_dataset
 from curate.parallel import make_executor
+from curate.sources.importer import import_to_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 args = [a for a in sys.argv[1:] if a != "--app"]

@@ -13,11 +13,11 @@ evaluation on the official test images writes metrics JSON, Markdown and a confu
 import sys
 from pathlib import Path
 
-from curate.sources.fashion_mnist import EMBEDDED_DIR
-from curate.sources.importer import import_to_dataset
 from curate.models.classifier import CategoryRecipe, train_category
 from curate.models.evaluate import evaluate_model
 from curate.recipes import load_recipe
+from curate.sources.fashion_mnist import EMBEDDED_DIR
+from curate.sources.importer import import_to_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 idx_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else EMBEDDED_DIR

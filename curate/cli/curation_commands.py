@@ -10,15 +10,15 @@ from typing import Iterator, Optional
 import typer
 from rich.table import Table
 
+from curate.cli.common import console, handle_errors
 from curate.curation import imbalance, imbalance_report, operations
 from curate.curation.balance import BalanceRecipe
 from curate.curation.build import load_build_recipe, run_build
-from curate.cli.common import console, handle_errors
-from curate.dataset import Dataset, derive_dataset, read_dataset, write_text_atomic
 from curate.curation.dedup import DedupRecipe
+from curate.curation.split import SplitRecipe
+from curate.dataset import Dataset, derive_dataset, read_dataset, write_text_atomic
 from curate.parallel import make_executor
 from curate.recipes import parse_recipe
-from curate.curation.split import SplitRecipe
 
 EXECUTOR_HELP = "Where per-image work runs: local (process pool), serial, or dask (with --scheduler)."
 DatasetArg = typer.Argument(..., help="Dataset directory.", exists=True, file_okay=False)

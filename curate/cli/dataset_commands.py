@@ -10,8 +10,7 @@ from rich.table import Table
 
 from curate.cli.common import console, handle_errors
 from curate.dataset import read_dataset, summary
-from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
-from curate.taxonomy import TitleCategoriser
+from curate.taxonomy import DEFAULT_TAXONOMY_PATH, TitleCategoriser, load_taxonomy
 
 
 @handle_errors

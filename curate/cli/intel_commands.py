@@ -90,8 +90,8 @@ def box_issues(
 
     Example: curate box-issues out/demo --detector out/models/detector
     """
-    from curate.intel.workflows import detector_predictions, flag_box_issues, read_predictions
     from curate.errors import CurateError
+    from curate.intel.workflows import detector_predictions, flag_box_issues, read_predictions
 
     if (predictions is None) == (detector is None):
         raise CurateError("give exactly one of --predictions FILE or --detector DIR")

@@ -12,10 +12,10 @@ from curate.cli.common import console, handle_errors
 from curate.dataset import read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
-from curate.sources.importer import REPORT_PATH, import_to_dataset
 from curate.parallel import make_executor
 from curate.sources import SOURCES
 from curate.sources.fashion_mnist import fetch_fashion_mnist
+from curate.sources.importer import REPORT_PATH, import_to_dataset
 
 _SHOWN = 20
 

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from curate.curation.flatlay import colour_distance, measure_background, median_u8
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
-from curate.curation.flatlay import colour_distance, measure_background, median_u8
 from curate.geometry import iou_xyxy, tight_box_xyxy, xyxy_px_to_rel
 from curate.imageio import load_image_rgb
 

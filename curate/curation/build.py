@@ -17,13 +17,13 @@ from pydantic import Field, model_validator
 
 from curate.curation import imbalance, imbalance_report, operations
 from curate.curation.balance import BalanceRecipe
-from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.curation.dedup import DedupRecipe
+from curate.curation.split import SplitRecipe
+from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.sources.importer import read_source
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
-from curate.curation.split import SplitRecipe
+from curate.sources.importer import read_source
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 
 

@@ -25,7 +25,6 @@ from curate.recipes import recipe_to_yaml
 from curate.sources.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.taxonomy import load_taxonomy
 
-
 # ---- data and import -------------------------------------------------------------------------
 
 

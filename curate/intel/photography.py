@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from curate.curation.flatlay import measure_background
 from curate.dataset import Dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.curation.flatlay import measure_background
 from curate.imageio import load_image_rgb
 from curate.progress import track
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate.models.classifier import load_category_model
 from curate.dataset import BOX_COLUMNS, read_dataset, save_tables
-from curate.intel.embeddings import EmbeddingStore, embeddings_path, read_embeddings, update_embeddings
 from curate.errors import CurateError
 from curate.imageio import load_image_rgb
+from curate.intel.embeddings import EmbeddingStore, embeddings_path, read_embeddings, update_embeddings
 from curate.intel.label_noise import box_disagreements, label_issues, out_of_fold_probabilities
-from curate.progress import track
 from curate.intel.search import build_index, search_index
+from curate.models.classifier import load_category_model
+from curate.progress import track
 
 ISSUE_COLUMNS = ("label_issue_score", "label_issue", "suggested_category")
 

@@ -16,6 +16,7 @@ from curate.errors import CurateError
 from curate.models.recipe import AugmentationSection
 from curate.models.runtime import keras_module, local_weights_path, weights_download_error
 
+
 @dataclass(frozen=True)
 class BackboneSpec:
     constructor: str  # attribute of keras.applications, or a key of COMPACT_NETWORKS

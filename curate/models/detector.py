@@ -20,6 +20,8 @@ from pydantic import Field
 from curate.dataset import BOX_COLUMNS
 from curate.errors import CurateError
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
+from curate.models.data import detection_arrays, resize_square
+from curate.models.metrics import best_f1_threshold, match_detections
 from curate.models.model_dir import (
     ModelInfo,
     dataset_identity,
@@ -30,8 +32,6 @@ from curate.models.model_dir import (
     save_model_dir,
 )
 from curate.models.recipe import StageRecipe, TrainingSection
-from curate.models.data import detection_arrays, resize_square
-from curate.models.metrics import best_f1_threshold, match_detections
 from curate.models.runtime import keras_module, local_weights_path, set_precision, weights_download_error
 from curate.models.training import fit, train_val_objects
 from curate.recipes import RecipeModel, recipe_to_yaml

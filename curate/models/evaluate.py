@@ -28,7 +28,6 @@ from curate.models.model_dir import read_model_info, update_model_json
 from curate.models.tagger import TaggerPredictor, frame_labels, multi_hot
 from curate.taxonomy import OBJECT_TYPES
 
-
 # ---------------------------------------------------------------------------------------------
 # The stages' evaluators
 

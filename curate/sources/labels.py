@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from curate.taxonomy import Resolution, Target, Taxonomy
-from curate.taxonomy import TitleCategoriser
+from curate.taxonomy import Resolution, Target, Taxonomy, TitleCategoriser
 
 
 class TaxonomyTermResolver:

@@ -8,12 +8,11 @@ from curate.errors import CurateError
 from curate.geometry import padded_box_xyxy_px
 from curate.models import data
 from curate.models.runtime import keras_module
-from models_synthetic import SIZE, make_dataset
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return read_dataset(make_dataset(tmp_path_factory.mktemp("synthetic") / "ds", n_images=20))
+def dataset(tmp_path_factory, garment_dataset):
+    return read_dataset(garment_dataset(tmp_path_factory.mktemp("synthetic") / "ds", n_images=20))
 
 
 def test_split_objects_and_missing_split(dataset):
@@ -46,7 +45,7 @@ def test_object_crops_decode_once_and_show_the_object(dataset):
     assert (centre[lower, 2] > centre[lower, 0] + 60).all()
 
 
-def test_detection_arrays_boxes_in_pixels(dataset):
+def test_detection_arrays_boxes_in_pixels(dataset, garment_dataset):
     objects = data.split_objects(dataset, "val", "detector", need_boxes=True)
     images, targets, ids = data.detection_arrays(dataset, objects, 64, ["upper-body", "lower-body", "full-body", "footwear"])
     assert images.shape == (len(ids), 64, 64, 3)
@@ -54,7 +53,7 @@ def test_detection_arrays_boxes_in_pixels(dataset):
     n = len(first)
     np.testing.assert_allclose(targets["boxes"][0, :n], first[["x_min", "y_min", "x_max", "y_max"]].to_numpy() * 64, rtol=1e-6)
     assert (targets["labels"][0, n:] == -1).all() and (targets["boxes"][0, n:] == -1).all()
-    assert SIZE == 128
+    assert garment_dataset.size == 128
 
 
 def test_carve_validation_is_grouped_stratified_and_seeded():

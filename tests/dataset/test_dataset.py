@@ -11,8 +11,8 @@ from curate.dataset import (
     objects_frame,
     read_dataset,
     save_tables,
-    staged_dataset,
     stable_id,
+    staged_dataset,
     validate_tables,
 )
 from curate.errors import CurateError

@@ -3,17 +3,17 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from curate.cli.main import app
-from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.curation.dedup import DedupRecipe, dedup_tables, hamming_pairs, phash_hex
-from curate.taxonomy.rules import several_values
+from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.demo.synthetic import draw_on_canvas
-from curation_helpers import fmnist_items, write_rgb
+from curate.taxonomy.rules import several_values
 
 
-def test_phash_is_stable_under_recompression_and_resizing_but_not_across_products():
+def test_phash_is_stable_under_recompression_and_resizing_but_not_across_products(fmnist_items):
     rng = np.random.default_rng(0)
     (a, _), (b, _) = fmnist_items("upper-body", 2)
     first, _ = draw_on_canvas(a, rng)
@@ -39,8 +39,10 @@ def test_hamming_pairs_matches_brute_force():
     assert found == brute and (7, 50) in found
 
 
-def _dataset_with_duplicates(root):
+@pytest.fixture
+def dataset_with_duplicates(tmp_path, fmnist_items, write_rgb):
     """img0..img5 distinct products; img6 = exact copy of img0; img7 = recompressed img1."""
+    root = tmp_path
     rng = np.random.default_rng(2)
     splits = ["train", "train", "test", "val", "gold", "train", "test", "gold"]
     images, objects = [], []
@@ -61,8 +63,8 @@ def _dataset_with_duplicates(root):
     return root / "ds"
 
 
-def test_dedup_command_finds_exact_and_near_duplicates_leakage_and_drops(tmp_path):
-    ds = _dataset_with_duplicates(tmp_path)
+def test_dedup_command_finds_exact_and_near_duplicates_leakage_and_drops(dataset_with_duplicates):
+    ds = dataset_with_duplicates
     result = CliRunner().invoke(app, ["dedup", str(ds), "--policy", "keep-one", "--executor", "serial"])
     assert result.exit_code == 0, result.output
     report = json.loads((ds / "reports" / "dedup.json").read_text())

@@ -6,8 +6,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from curate.cli.main import app
-from curate.taxonomy import load_taxonomy, normalise_text
-from curate.taxonomy import TitleCategoriser
+from curate.taxonomy import TitleCategoriser, load_taxonomy, normalise_text
 
 runner = CliRunner()
 

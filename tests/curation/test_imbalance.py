@@ -8,8 +8,8 @@ from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
 from curate.cli.main import app
-from curate.dataset import images_frame, objects_frame, save_tables
 from curate.curation.imbalance import cvir, dataset_reports, imbalance_report, ir_per_label, mean_ir, scumble
+from curate.dataset import images_frame, objects_frame, save_tables
 
 
 def scumble_loop(y: np.ndarray) -> float:

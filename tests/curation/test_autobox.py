@@ -5,19 +5,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.curation.autobox import propose_boxes
-from curate.geometry import iou_xyxy
 from curate.cli.main import app
-from curate.dataset import read_dataset
+from curate.curation.autobox import propose_boxes
 from curate.curation.flatlay import is_flat_lay
-from curate.demo.synthetic import draw_on_canvas, fashion_mnist, tight_box_xyxy
-from curation_helpers import fmnist_items, synthetic_dataset
+from curate.dataset import read_dataset
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist
+from curate.geometry import iou_xyxy, tight_box_xyxy
 
 QA_ITEMS = 160
 
 
 @pytest.mark.parametrize("light", [True, False], ids=["light-canvas", "dark-canvas"])
-def test_qa_on_fashion_mnist_products_reports_tight_boxes(tmp_path, light):
+def test_qa_on_fashion_mnist_products_reports_tight_boxes(tmp_path, light, fmnist_items, synthetic_dataset):
     ds, _ = synthetic_dataset(tmp_path, fmnist_items(None, QA_ITEMS), light=light, seed=1 if light else 2)
     result = CliRunner().invoke(app, ["autobox", str(ds), "--qa", "--executor", "serial"])
     assert result.exit_code == 0, result.output
@@ -55,7 +54,7 @@ def test_pair_of_shoes_gives_two_boxes_or_one_by_option():
     assert iou_xyxy(np.array(union), np.array([[one[0].x_min, one[0].y_min, one[0].x_max, one[0].y_max]]))[0, 0] >= 0.95
 
 
-def test_specks_are_ignored_and_soft_shadows_stay_out_of_the_box():
+def test_specks_are_ignored_and_soft_shadows_stay_out_of_the_box(fmnist_items):
     rng = np.random.default_rng(5)
     ious, confidences = [], []
     for item, _ in fmnist_items(None, 40, offset=500):
@@ -72,7 +71,7 @@ def test_specks_are_ignored_and_soft_shadows_stay_out_of_the_box():
     assert min(confidences) > 0
 
 
-def test_confidence_is_lower_for_cluttered_images():
+def test_confidence_is_lower_for_cluttered_images(fmnist_items):
     rng = np.random.default_rng(3)
     item, _ = fmnist_items("upper-body", 1)[0]
     clean, _ = draw_on_canvas(item, rng)
@@ -82,7 +81,7 @@ def test_confidence_is_lower_for_cluttered_images():
     assert propose_boxes(cluttered)[0].confidence < propose_boxes(clean)[0].confidence
 
 
-def test_flat_lay_detection_from_border_statistics():
+def test_flat_lay_detection_from_border_statistics(fmnist_items):
     rng = np.random.default_rng(0)
     item, _ = fmnist_items("upper-body", 1)[0]
     product_shot, _ = draw_on_canvas(item, rng)
@@ -95,7 +94,7 @@ def test_flat_lay_detection_from_border_statistics():
     assert not flat and score < 0.9
 
 
-def test_autobox_command_boxes_unboxed_flat_lays_and_skips_unreadable(tmp_path):
+def test_autobox_command_boxes_unboxed_flat_lays_and_skips_unreadable(tmp_path, fmnist_items, synthetic_dataset):
     ds_path, truth = synthetic_dataset(tmp_path, fmnist_items("footwear", 8), boxed=False, flat_lay=None)
     ds = read_dataset(ds_path)
     broken = ds.images["path"].iloc[3]
@@ -117,7 +116,7 @@ def test_autobox_command_boxes_unboxed_flat_lays_and_skips_unreadable(tmp_path):
         assert iou_xyxy(np.array(truth[n]), got)[0, 0] >= 0.9
 
 
-def test_tables_identical_with_local_pool_and_dask_cluster(tmp_path):
+def test_tables_identical_with_local_pool_and_dask_cluster(tmp_path, fmnist_items, synthetic_dataset):
     from dask.distributed import Client, LocalCluster
 
     items = fmnist_items(None, 12, offset=50)

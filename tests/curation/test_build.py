@@ -1,22 +1,20 @@
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from curate.cli.main import app
 from curate.curation import operations
 from curate.curation.build import load_build_recipe, run_build
-from curate.cli.main import app
 from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.errors import CurateError
 from curate.parallel import make_executor
-from curation_helpers import fmnist_items, synthetic_dataset
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def source(tmp_path_factory, fmnist_items, synthetic_dataset):
     """Unboxed flat-lays: 20 upper-body, 4 footwear, one exact duplicate and one corrupt file."""
     root = tmp_path_factory.mktemp("build-source")
     ds_path, _ = synthetic_dataset(root, fmnist_items("upper-body", 20, offset=200) + fmnist_items("footwear", 4, offset=200), boxed=False, flat_lay=None)
@@ -124,8 +122,7 @@ def test_remap_to_unknown_category_is_an_error_naming_it(tmp_path, source):
     assert not (tmp_path / "out").exists()
 
 
-def test_build_from_real_source_formats_catalogue_and_voc(tmp_path):
-    assets = Path(__file__).parent / "assets"
+def test_build_from_real_source_formats_catalogue_and_voc(tmp_path, assets):
     recipe = {
         "name": "shop",
         "output": str(tmp_path / "out"),
@@ -155,7 +152,7 @@ def test_build_from_real_source_formats_catalogue_and_voc(tmp_path):
     assert report["balance"]["ir_after"] <= max(before.values()) / min(before.values())
 
 
-def test_example_recipe_in_the_repository_is_valid():
-    recipe = load_build_recipe(Path(__file__).parents[1] / "recipes" / "build-example.yaml")
+def test_example_recipe_in_the_repository_is_valid(repo_root):
+    recipe = load_build_recipe(repo_root / "recipes" / "build-example.yaml")
     assert [item.source for item in recipe.inputs] == ["catalogue", "voc"]
     assert recipe.balance.by == "object_type x image_type" and recipe.dedup.policy == "report"

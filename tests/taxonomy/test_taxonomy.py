@@ -128,9 +128,9 @@ def test_map_command(source, label, expected):
     assert expected in result.output
 
 
-def test_every_public_label_list_is_fully_decided():
+def test_every_public_label_list_is_fully_decided(assets):
     df = load_mapping("deepfashion")
-    names = _deepfashion_category_names()
+    names = _deepfashion_category_names(assets)
     assert len(names) == 50
     assert all(df.resolve(n).status in ("mapped", "dropped") for n in names)
     assert len(load_mapping("deepfashion2").label_ids) == 13
@@ -142,11 +142,11 @@ def test_every_public_label_list_is_fully_decided():
     assert load_mapping("modanet").resolve("boots").target.object_type == "footwear"
 
 
-def _deepfashion_category_names():
+def _deepfashion_category_names(assets):
     from curate.cli.taxonomy_commands import read_label_list
 
     # A verbatim copy of DeepFashion's Anno/list_category_cloth.txt (50 categories).
-    return read_label_list(Path(__file__).parent / "assets/taxonomy/list_category_cloth.txt")
+    return read_label_list(assets / "taxonomy" / "list_category_cloth.txt")
 
 
 def test_deepfashion_attribute_rules_give_table_3_7():

@@ -3,9 +3,9 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.cli.main import app
+from curate.curation.split import SplitRecipe, assign_splits, object_labels
 from curate.dataset import images_frame, objects_frame, read_dataset, save_tables
 from curate.errors import CurateError
-from curate.curation.split import SplitRecipe, assign_splits, object_labels
 
 CATEGORIES = ["t-shirts", "shirts", "sweaters", "jeans", "trousers", "skirts", "dresses", "trainers", "boots", "heels"]
 OBJECT_TYPE = {"t-shirts": "upper-body", "shirts": "upper-body", "sweaters": "upper-body", "jeans": "lower-body", "trousers": "lower-body", "skirts": "lower-body", "dresses": "full-body", "trainers": "footwear", "boots": "footwear", "heels": "footwear"}

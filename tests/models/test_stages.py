@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.errors import CurateError
-from models_synthetic import make_dataset
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -31,9 +30,9 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, garment_dataset):
     root = tmp_path_factory.mktemp("stages")
-    dataset = make_dataset(root / "synthetic", n_images=40)
+    dataset = garment_dataset(root / "synthetic", n_images=40)
     models = root / "models"
     recipes = {
         "detector": {"dataset": str(dataset), "output": str(models / "detector"),
@@ -133,10 +132,10 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
     assert sorted(p.name for p in drawn.iterdir()) == ["0000.png", "0003.png"]
 
 
-def test_category_model_per_object_type_routes_each_crop(tmp_path):
+def test_category_model_per_object_type_routes_each_crop(tmp_path, garment_dataset):
     from curate.models.classifier import CategoryModel
 
-    dataset = make_dataset(tmp_path / "two-types", n_images=20, object_types=("upper-body", "footwear"))
+    dataset = garment_dataset(tmp_path / "two-types", n_images=20, object_types=("upper-body", "footwear"))
     doc = {"dataset": str(dataset), "output": str(tmp_path / "per-type"),
            "model": {"backbone": "small_cnn", "image_size": 32, "per_object_type": True},
            "training": {**TINY_TRAINING, "steps_per_epoch": 1}, "splits": {"test": "none"}}

@@ -16,10 +16,8 @@ from curate.dataset import read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
 from curate.exporters.common import class_names
-from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
-
-ASSETS = Path(__file__).parent / "assets"
+from curate.sources.importer import import_to_dataset
 
 
 def imported(source, path, tmp_path):
@@ -58,23 +56,23 @@ def assert_same(expected, actual):
             np.testing.assert_allclose(b, a, rtol=1e-6, atol=0)
 
 
-def test_coco_round_trip_keeps_boxes_and_labels(tmp_path):
-    source = ASSETS / "coco/annotations/instances_train.json"
+def test_coco_round_trip_keeps_boxes_and_labels(tmp_path, assets):
+    source = assets / "coco/annotations/instances_train.json"
     ds = imported("coco", source, tmp_path)
     EXPORTERS["coco"](ds, tmp_path / "export")
     exported = tmp_path / "export/annotations/instances_train.json"
     assert_same(coco_boxes(source), coco_boxes(exported))
-    assert (tmp_path / "export/images/train/street_01.jpg").read_bytes() == (ASSETS / "coco/images/train/street_01.jpg").read_bytes()
+    assert (tmp_path / "export/images/train/street_01.jpg").read_bytes() == (assets / "coco/images/train/street_01.jpg").read_bytes()
     # and the export imports again to the same tables
     again = imported("coco", exported, tmp_path / "again")
     cols = ["source_label", "x_min", "y_min", "x_max", "y_max"]
     assert again.objects.sort_values(cols)[cols].values.tolist() == ds.objects.sort_values(cols)[cols].values.tolist()
 
 
-def test_voc_round_trip_keeps_boxes_labels_and_flags(tmp_path):
-    ds = imported("voc", ASSETS / "voc", tmp_path)
+def test_voc_round_trip_keeps_boxes_labels_and_flags(tmp_path, assets):
+    ds = imported("voc", assets / "voc", tmp_path)
     EXPORTERS["voc"](ds, tmp_path / "export")
-    original = voc_objects(ASSETS / "voc/Annotations")
+    original = voc_objects(assets / "voc/Annotations")
     # the bag (excluded) and the mannequin (no taxonomy term) were not imported
     original["look_002.jpg"] = [o for o in original["look_002.jpg"] if o[0] not in ("handbag", "mannequin")]
     assert_same(original, voc_objects(tmp_path / "export/Annotations"))
@@ -84,8 +82,8 @@ def test_voc_round_trip_keeps_boxes_labels_and_flags(tmp_path):
     assert sorted((tmp_path / "export/ImageSets/Main/unsplit.txt").read_text().split()) == ["look_001", "look_002"]
 
 
-def test_yolo_export_loads_back_with_the_same_boxes(tmp_path):
-    ds = imported("deepfashion2", ASSETS / "deepfashion2", tmp_path)
+def test_yolo_export_loads_back_with_the_same_boxes(tmp_path, assets):
+    ds = imported("deepfashion2", assets / "deepfashion2", tmp_path)
     out = tmp_path / "yolo"
     written = EXPORTERS["yolo"](ds, out)
     assert written == {"images": 3, "objects": 5}
@@ -109,8 +107,8 @@ def test_yolo_export_loads_back_with_the_same_boxes(tmp_path):
     assert sorted(loaded) == sorted(expected)
 
 
-def test_split_option_exports_one_split(tmp_path):
-    imported("deepfashion2", ASSETS / "deepfashion2", tmp_path)
+def test_split_option_exports_one_split(tmp_path, assets):
+    imported("deepfashion2", assets / "deepfashion2", tmp_path)
     result = CliRunner().invoke(app, ["export", str(tmp_path / "deepfashion2-ds"), "--format", "yolo", "--out", str(tmp_path / "y"), "--split", "val"])
     assert result.exit_code == 0, result.output
     assert "wrote 1 images and 1 objects" in result.output
@@ -119,10 +117,10 @@ def test_split_option_exports_one_split(tmp_path):
     assert result.exit_code == 1 and "no images in split 'gold'" in result.output
 
 
-def test_tfrecord_has_the_object_detection_api_keys(tmp_path):
+def test_tfrecord_has_the_object_detection_api_keys(tmp_path, assets):
     import tensorflow as tf
 
-    ds = imported("coco", ASSETS / "coco/annotations/instances_train.json", tmp_path)
+    ds = imported("coco", assets / "coco/annotations/instances_train.json", tmp_path)
     EXPORTERS["tfrecord"](ds, tmp_path / "tfr")
     spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),
@@ -156,8 +154,8 @@ def test_tfrecord_has_the_object_detection_api_keys(tmp_path):
     assert "name: 'dresses'" in (tmp_path / "tfr/label_map.pbtxt").read_text()
 
 
-def test_csv_has_every_object_including_whole_image_labels(tmp_path):
-    ds = imported("catalogue", ASSETS / "catalogue/products.csv", tmp_path)
+def test_csv_has_every_object_including_whole_image_labels(tmp_path, assets):
+    ds = imported("catalogue", assets / "catalogue/products.csv", tmp_path)
     written = EXPORTERS["csv"](ds, tmp_path / "out.csv")
     import pandas as pd
 
@@ -167,8 +165,8 @@ def test_csv_has_every_object_including_whole_image_labels(tmp_path):
     assert frame.loc[frame["source_label"] == "Wrap Midi Dress", "attributes"].iloc[0] == "length:midi"
 
 
-def test_detection_exports_refuse_images_without_size(tmp_path):
-    ds = imported("catalogue", ASSETS / "catalogue/products.csv", tmp_path)
+def test_detection_exports_refuse_images_without_size(tmp_path, assets):
+    ds = imported("catalogue", assets / "catalogue/products.csv", tmp_path)
     with pytest.raises(CurateError, match="image size unknown"):
         EXPORTERS["coco"](ds, tmp_path / "c")
 
@@ -183,8 +181,8 @@ def test_pixel_relative_coco_yolo_conversions_round_trip(width, height, corners)
     from curate.exporters.coco import coco_document
     from curate.exporters.common import ExportImage
     from curate.exporters.yolo import yolo_lines
-    from curate.sources.importer import relative_box
     from curate.sources.coco import coco_object
+    from curate.sources.importer import relative_box
 
     x1, x2 = sorted(corners[::2])
     y1, y2 = sorted(corners[1::2])

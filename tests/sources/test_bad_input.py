@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,8 @@ import curate.sources.importer
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.errors import CurateError
-from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
-
-ASSETS = Path(__file__).parent / "assets"
-
-
-def copy_asset(name, tmp_path):
-    target = tmp_path / "input" / name
-    shutil.copytree(ASSETS / name, target)
-    return target
+from curate.sources.importer import import_to_dataset
 
 
 def do_import(source, path, out, on_error="fail", **options):
@@ -40,8 +31,8 @@ def snapshot(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_missing_annotation_file(tmp_path):
-    folder = copy_asset("deepfashion", tmp_path)
+def test_missing_annotation_file(tmp_path, copy_asset):
+    folder = copy_asset("deepfashion")
     (folder / "Anno/list_bbox.txt").unlink()
     with pytest.raises(CurateError, match=r"list_bbox.txt: bounding box list not found"):
         do_import("deepfashion", folder, tmp_path / "ds")
@@ -50,8 +41,8 @@ def test_missing_annotation_file(tmp_path):
     assert not (tmp_path / "ds").exists()
 
 
-def test_malformed_json_line_skip_imports_the_rest_and_reports_the_line(tmp_path):
-    folder = copy_asset("sagemaker", tmp_path)
+def test_malformed_json_line_skip_imports_the_rest_and_reports_the_line(tmp_path, copy_asset):
+    folder = copy_asset("sagemaker")
     manifest = folder / "output.manifest"
     lines = manifest.read_text().splitlines()
     lines.insert(1, '{"source-ref": "s3://mlz-annotations/raw/img_0009.jpg", "fashion-boxes": {')
@@ -72,8 +63,8 @@ def test_malformed_json_line_skip_imports_the_rest_and_reports_the_line(tmp_path
     "bbox,message",
     [([250.0, 300.0, 120.0, 90.0], "lies outside the 300x400 image"), ([100.0, 50.0, -20.0, 40.0], "zero or negative width")],
 )
-def test_box_outside_the_image_or_with_negative_width(tmp_path, bbox, message):
-    folder = copy_asset("coco", tmp_path)
+def test_box_outside_the_image_or_with_negative_width(tmp_path, bbox, message, copy_asset):
+    folder = copy_asset("coco")
 
     def change(doc):
         doc["annotations"][1]["bbox"] = bbox
@@ -86,8 +77,8 @@ def test_box_outside_the_image_or_with_negative_width(tmp_path, bbox, message):
     assert report["images"] == 1 and report["skipped_count"] == 1 and message in report["skipped"][0]["reason"]
 
 
-def test_unknown_category_id(tmp_path):
-    folder = copy_asset("coco", tmp_path)
+def test_unknown_category_id(tmp_path, copy_asset):
+    folder = copy_asset("coco")
 
     def change(doc):
         doc["annotations"][2]["category_id"] = 99
@@ -96,7 +87,7 @@ def test_unknown_category_id(tmp_path):
     with pytest.raises(CurateError, match=r"annotations\[2\] \(id 3\): field 'category_id': unknown category id 99"):
         do_import("coco", path, tmp_path / "ds")
 
-    df2 = copy_asset("deepfashion2", tmp_path)
+    df2 = copy_asset("deepfashion2")
     anno = df2 / "train/annos/000002.json"
     doc = json.loads(anno.read_text())
     doc["item1"]["category_id"] = 14
@@ -106,8 +97,8 @@ def test_unknown_category_id(tmp_path):
     assert report["skipped"][0]["file"].endswith("000002.json")
 
 
-def test_image_listed_but_missing_on_disk(tmp_path):
-    folder = copy_asset("voc", tmp_path)
+def test_image_listed_but_missing_on_disk(tmp_path, copy_asset):
+    folder = copy_asset("voc")
     (folder / "JPEGImages/look_002.jpg").unlink()
     with pytest.raises(CurateError, match=r"look_002.xml: field 'image': .*look_002.jpg: image file not found"):
         do_import("voc", folder, tmp_path / "ds")
@@ -115,8 +106,8 @@ def test_image_listed_but_missing_on_disk(tmp_path):
     assert report["images"] == 1 and "image file not found" in report["skipped"][0]["reason"]
 
 
-def test_duplicate_image_ids(tmp_path):
-    folder = copy_asset("coco", tmp_path)
+def test_duplicate_image_ids(tmp_path, copy_asset):
+    folder = copy_asset("coco")
 
     def change(doc):
         doc["images"].append({"id": 11, "file_name": "street_02.jpg", "width": 400, "height": 300})
@@ -129,8 +120,8 @@ def test_duplicate_image_ids(tmp_path):
 
 
 @pytest.mark.parametrize("damage,message", [("truncate", "truncated JPEG"), ("empty", "zero-byte image file")])
-def test_truncated_jpeg_and_zero_byte_file(tmp_path, damage, message):
-    folder = copy_asset("deepfashion2", tmp_path)
+def test_truncated_jpeg_and_zero_byte_file(tmp_path, damage, message, copy_asset):
+    folder = copy_asset("deepfashion2")
     image = folder / "train/image/000001.jpg"
     data = image.read_bytes()
     image.write_bytes(data[: len(data) * 2 // 3] if damage == "truncate" else b"")
@@ -141,12 +132,12 @@ def test_truncated_jpeg_and_zero_byte_file(tmp_path, damage, message):
     assert report["images"] == 2 and report["objects"] == 2
 
 
-def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_path, monkeypatch):
+def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_path, monkeypatch, assets, copy_asset):
     out = tmp_path / "ds"
-    do_import("voc", ASSETS / "voc", out)
+    do_import("voc", assets / "voc", out)
     before = snapshot(out)
 
-    folder = copy_asset("coco", tmp_path)
+    folder = copy_asset("coco")
     path = edit_coco(folder, lambda doc: doc["annotations"][0].update(category_id=42))
     with pytest.raises(CurateError):
         do_import("coco", path, out)
@@ -157,18 +148,18 @@ def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_
 
     monkeypatch.setattr(curate.sources.importer, "probe_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        do_import("deepfashion2", ASSETS / "deepfashion2", out)
+        do_import("deepfashion2", assets / "deepfashion2", out)
     assert snapshot(out) == before
     assert read_dataset(out).images["source"].unique().tolist() == ["voc"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "input"]  # no staging left behind
 
 
-def test_on_error_and_options_are_checked(tmp_path):
+def test_on_error_and_options_are_checked(tmp_path, assets):
     with pytest.raises(CurateError, match="--on-error must be one of fail, skip"):
-        do_import("voc", ASSETS / "voc", tmp_path / "ds", on_error="ignore")
+        do_import("voc", assets / "voc", tmp_path / "ds", on_error="ignore")
     with pytest.raises(CurateError, match="takes no option"):
-        do_import("voc", ASSETS / "voc", tmp_path / "ds", min_confidence=0.5)
+        do_import("voc", assets / "voc", tmp_path / "ds", min_confidence=0.5)
     with pytest.raises(CurateError, match="--footwear-pairs must be one of"):
-        do_import("sagemaker", ASSETS / "sagemaker/output.manifest", tmp_path / "ds", footwear_pairs="keep-left")
+        do_import("sagemaker", assets / "sagemaker/output.manifest", tmp_path / "ds", footwear_pairs="keep-left")
     with pytest.raises(CurateError, match="unknown source 'kaggle'"):
-        do_import("kaggle", ASSETS / "voc", tmp_path / "ds")
+        do_import("kaggle", assets / "voc", tmp_path / "ds")

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import demo
-from curate.dataset import read_dataset, save_tables, images_frame, objects_frame, stable_id
+from curate.dataset import images_frame, objects_frame, read_dataset, save_tables, stable_id
 from curate.demo.scene_dataset import GT_COLUMNS, items_table, plan_scenes, scenes_to_tables, write_scene
 from curate.errors import CurateError
-from curate.sources.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split
 from curate.parallel import SerialExecutor
+from curate.sources.fashion_mnist import CLASS_NAMES, EMBEDDED_DIR, read_split
 from curate.taxonomy import load_mapping, load_taxonomy
 
 

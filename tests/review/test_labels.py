@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from curate.dataset import images_frame, objects_frame
 from curate.review.labels import object_row_hashes, origin_tags
-from curate.taxonomy.rules import label_issues
 from curate.taxonomy import load_taxonomy
+from curate.taxonomy.rules import label_issues
 
 unit = st.floats(0, 1, allow_nan=False, width=32)
 

@@ -6,7 +6,6 @@ mongod in a temporary folder under a unique name (the bundled mongod stops with 
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,33 +17,20 @@ import pytest
 from curate import demo
 from curate.dataset import read_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def run_quick_demo(out: Path, database: Path, name: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "FIFTYONE_DATABASE_DIR": str(database),
-        "FIFTYONE_DATABASE_NAME": name,
-        "FIFTYONE_DO_NOT_TRACK": "true",
-        "COLUMNS": "200",
-    }
-    # A mongod started earlier in this test session publishes its port to child processes; the
-    # demo must start its own in `database` instead of sharing (and then stopping) that one.
-    for inherited in ("FIFTYONE_DATABASE_URI", "FIFTYONE_PRIVATE_DATABASE_PORT"):
-        env.pop(inherited, None)
+def run_quick_demo(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", "from curate.cli.main import main; main()", "demo", "--quick", "--out", str(out)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
+def quick_runs(tmp_path_factory, repo_root, fiftyone_subprocess_env):
     root = tmp_path_factory.mktemp("demo")
-    out, database, name = root / "quick", root / "fiftyone-db", f"curate_demo_test_{uuid.uuid4().hex[:12]}"
-    first = run_quick_demo(out, database, name)
+    out, database = root / "quick", root / "fiftyone-db"
+    env = fiftyone_subprocess_env(database, f"curate_demo_test_{uuid.uuid4().hex[:12]}", PYTHONPATH=str(repo_root), COLUMNS="200")
+    first = run_quick_demo(out, env)
     tables_first = table_digests(out)
-    second = run_quick_demo(out, database, name)
+    second = run_quick_demo(out, env)
     yield out, first, second, tables_first
     shutil.rmtree(database, ignore_errors=True)
 

@@ -8,18 +8,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.curation.augment import augment_image, object_mask
-from curate.geometry import xyxy_rel_to_px_enclosing
-from curate.curation.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.cli.main import app
+from curate.curation.augment import augment_image, object_mask
+from curate.curation.balance import BalanceRecipe, plan_upsampling, undersample
 from curate.dataset import images_frame, objects_frame, read_dataset
+from curate.geometry import tight_box_xyxy, xyxy_rel_to_px_enclosing
 from curate.imageio import load_image_rgb
-from curate.demo.synthetic import tight_box_xyxy
-from curation_helpers import fmnist_items, synthetic_dataset
 
 
 @pytest.fixture(scope="module")
-def balanced(tmp_path_factory):
+def balanced(tmp_path_factory, fmnist_items, synthetic_dataset):
     """30 upper-body and 6 footwear flat-lays (5x rarer), all in train, balanced by object type."""
     root = tmp_path_factory.mktemp("balance")
     items = fmnist_items("upper-body", 30) + fmnist_items("footwear", 6)

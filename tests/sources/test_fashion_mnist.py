@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from curate.cli.main import app
 from curate.dataset import read_dataset
 from curate.errors import CurateError
-from curate.sources.importer import import_to_dataset
 from curate.parallel import SerialExecutor
 from curate.sources import fashion_mnist
+from curate.sources.importer import import_to_dataset
 
 
 def write_idx(path, array, gz=True):

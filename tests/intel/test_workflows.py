@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import IMAGES_SCHEMA, OBJECTS_SCHEMA, empty_table, read_dataset, save_tables
+from curate.demo.synthetic import fashion_mnist_dataset, train_category_model
 from curate.intel.embeddings import read_embeddings
 from curate.intel.label_noise import auroc, precision_at_k
 from curate.intel.search import build_index, search_index
-from curate.demo.synthetic import fashion_mnist_dataset, train_category_model
 
 runner = CliRunner()
 
