@@ -19,6 +19,12 @@ import uuid
 from pathlib import Path
 
 import cv2
+
+# FiftyOne's `eta` reads its own package metadata when first imported. Once dask.distributed has
+# imported importlib_metadata (the curation and executor tests start Dask clusters), that
+# backport takes over metadata discovery and the read fails, so a later `import fiftyone` in
+# this process would too. Importing eta first keeps the order of the test folders free.
+import eta  # noqa: F401
 import numpy as np
 import pandas as pd
 import pytest
