@@ -19,7 +19,7 @@ one-value rules (`several_values`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ class Rule:
     field: str  # the column a table problem names
     broken: Callable[[pd.DataFrame, Taxonomy | None], np.ndarray]  # rows (bool) that break it
     message: Callable[[dict, Taxonomy | None], str]  # full wording, for table problems
-    label: Callable[[dict, Taxonomy | None], str]  # short wording, for a label under review
+    label: Callable[[dict, Taxonomy | None], str] | None = None  # short wording for a label under review (default: the message)
 
 
 @dataclass(frozen=True)
@@ -81,31 +81,25 @@ def distinct_values(rows: pd.DataFrame, key: str) -> np.ndarray:
     return counts
 
 
+def _known_values(column: str, vocabulary: Callable[[Taxonomy], Iterable[str]]) -> Rule:
+    """The rule that a column's value, where set, is one of the taxonomy's."""
+    return Rule(
+        column, column,
+        lambda rows, tax: (rows[column].notna() & ~rows[column].isin(list(vocabulary(tax)))).to_numpy(),
+        lambda row, tax: f"unknown {column.replace('_', ' ')} '{row[column]}'",
+    )
+
+
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "object_type", "object_type",
-        lambda rows, tax: (rows["object_type"].notna() & ~rows["object_type"].isin(tax.object_types)).to_numpy(),
-        lambda row, tax: f"unknown object type '{row['object_type']}'",
-        lambda row, tax: f"unknown object type '{row['object_type']}'",
-    ),
-    Rule(
-        "category", "category",
-        lambda rows, tax: (rows["category"].notna() & ~_known_category(rows, tax)).to_numpy(),
-        lambda row, tax: f"unknown category '{row['category']}'",
-        lambda row, tax: f"unknown category '{row['category']}'",
-    ),
+    _known_values("object_type", lambda tax: tax.object_types),
+    _known_values("category", lambda tax: tax.categories),
     Rule(
         "category_type", "object_type",
         _category_type_broken,
         lambda row, tax: f"category '{row['category']}' belongs to {_expected_type(row, tax)}, found '{row['object_type']}'",
         lambda row, tax: f"category '{row['category']}' is {_expected_type(row, tax)}, not {row['object_type']}",
     ),
-    Rule(
-        "pattern", "pattern",
-        lambda rows, tax: (rows["pattern"].notna() & ~rows["pattern"].isin(list(tax.patterns))).to_numpy(),
-        lambda row, tax: f"unknown pattern '{row['pattern']}'",
-        lambda row, tax: f"unknown pattern '{row['pattern']}'",
-    ),
+    _known_values("pattern", lambda tax: tax.patterns),
     Rule(
         "style", "style",
         _style_broken,
@@ -116,7 +110,6 @@ RULES: tuple[Rule, ...] = (
         Rule(
             f"one_{key}", "attributes",
             lambda rows, tax, key=key: distinct_values(rows, key) > 1,
-            lambda row, tax, key=key: f"more than one {key}",
             lambda row, tax, key=key: f"more than one {key}",
         )
         for key in (PATTERN_KEY, STYLE_KEY)
@@ -145,7 +138,8 @@ def violations(objects: pd.DataFrame, tax: Taxonomy | None, rules: tuple[str, ..
         rule = RULES_BY_NAME[name]
         for position in np.flatnonzero(rule.broken(rows, tax)):
             row = rows.iloc[int(position)].to_dict()
-            found.append(Violation(int(position), name, rule.field, rule.message(row, tax), rule.label(row, tax)))
+            message = rule.message(row, tax)
+            found.append(Violation(int(position), name, rule.field, message, rule.label(row, tax) if rule.label else message))
     order = {name: i for i, name in enumerate(RULES_BY_NAME)}
     return sorted(found, key=lambda v: (v.row, order[v.rule]))
 
