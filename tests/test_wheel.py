@@ -1,13 +1,10 @@
 """A non-editable install works: the wheel carries the package, the taxonomy, the recipes and the
 Fashion-MNIST subset, and its `curate` command runs from a folder outside the repository.
 
-The wheel is built from a clean copy of the source tree and installed without dependencies into
-a fresh virtual environment. The dependencies (3.4 GB: TensorFlow, FiftyOne, ...) come from this
-project's environment through a .pth line placed after the fresh environment's own
-site-packages, so `import curate` can only find the wheel's copy (the test checks where it came
-from); the editable install's finder is not loaded there. Installing the dependencies from the
-index instead takes minutes on a warm pip cache: that check is done by hand (README,
-Development).
+The wheel is built from a clean copy of the source tree (so nothing left in a build/ folder can
+leak into it) and installed, with its dependencies from the index, into a fresh virtual
+environment: about 2.5 minutes and 3.7 GB when pip's cache already holds the dependencies, as
+it does after `make install`. The environment is removed afterwards.
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import sysconfig
 import uuid
 import zipfile
 from pathlib import Path
@@ -53,14 +49,11 @@ def installed(tmp_path_factory, repo_root):
 
     venv = root / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=root)
-    python = venv / "bin" / "python"
-    run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], cwd=root)
-    site = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).stdout.strip()
-    # The dependencies, after the venv's own site-packages (a .pth line is appended to sys.path).
-    (Path(site) / "curate-test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)], cwd=root, timeout=1800)
     empty = root / "elsewhere"
     empty.mkdir()
-    return venv, wheel, empty
+    yield venv, wheel, empty
+    shutil.rmtree(venv, ignore_errors=True)
 
 
 def test_the_wheel_carries_the_taxonomy_recipes_and_data(installed):
