@@ -29,7 +29,6 @@ report = import_to_dataset("deepfashion2", source, out / "dataset", on_error="sk
 print(f"imported {report['images']} images, {report['objects']} objects; unmapped labels: {report['unmapped_labels'] or 'none'}")
 
 
-
 # 2. Split by product (DeepFashion2's pair_id), stratified over every label; gold stays untouched.
 def split(ds, stage):
     images, report = operations.split_images(ds.images, ds.objects, SplitRecipe(stratify="multilabel"))

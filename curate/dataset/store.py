@@ -61,7 +61,6 @@ def _to_arrow(frame: pd.DataFrame, schema: pa.Schema, file: str) -> pa.Table:
         raise CurateError.at(file, f"column types do not match the schema: {exc}") from None
 
 
-
 @dataclass
 class Dataset:
     """A dataset directory loaded into memory."""
@@ -174,6 +173,7 @@ def save_tables(
     write_parquet_atomic(images_table, path / IMAGES_FILE)
     write_parquet_atomic(objects_table, path / OBJECTS_FILE)
     write_text_atomic(path / META_FILE, yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+
 
 def append_changes(path: str | Path, changes: pd.DataFrame) -> None:
     """Append rows to changes.parquet (rewritten atomically with old + new rows)."""

@@ -170,7 +170,6 @@ def run_step(step: Step, ctx: RunContext, state: dict[str, dict], code: str) -> 
     return outcome
 
 
-
 def run_steps(steps: tuple[Step, ...], ctx: RunContext, on_step: Callable[[StepOutcome], None] = lambda o: None) -> dict[str, StepOutcome]:
     """Run (or reuse) every step in order, keeping the state file up to date; outcomes by name."""
     state = load_state(ctx.out)

@@ -25,6 +25,7 @@ from curate.recipes import recipe_to_yaml
 from curate.sources.fashion_mnist import EMBEDDED_PER_CLASS, EMBEDDED_SEED, locate_fashion_mnist, write_subset
 from curate.taxonomy import load_taxonomy
 
+
 # ---- data and import -------------------------------------------------------------------------
 
 
@@ -371,8 +372,6 @@ DEMO_STEPS: tuple[Step, ...] = (
         settings=lambda r: r.predict.model_dump(), outputs=("predict/predictions.json",),
     ),
 )
-
-
 
 
 def run_demo(recipe: DemoRecipe, out: Path, on_step: Callable[[StepOutcome], None] = lambda o: None, steps: tuple[Step, ...] | None = None) -> dict[str, StepOutcome]:

@@ -54,7 +54,6 @@ def evaluate_detector(model_dir: Path, dataset: Dataset, split: str) -> dict[str
     return metrics
 
 
-
 def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
     """Category accuracy of stage 2 alone, on ground-truth boxes and object types."""
     predictor = CategoryModel(model_dir)
@@ -190,7 +189,6 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
     evaluations[name] = {k: metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
     update_model_json(model_dir, evaluations=evaluations)
     return out
-
 
 
 def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold", fiftyone: bool = True) -> tuple[dict[str, Any], Path]:

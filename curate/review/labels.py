@@ -138,7 +138,6 @@ def prepare_tables(dataset: Dataset, tax) -> tuple[pd.DataFrame, pd.DataFrame, p
     return images, objects, pairs
 
 
-
 def rows_by_image(objects: pd.DataFrame) -> dict[str, list[dict]]:
     records = objects.to_dict("records")
     grouped: dict[str, list[dict]] = {}

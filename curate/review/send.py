@@ -237,7 +237,6 @@ def send_dataset(
     return report
 
 
-
 def overwrite_samples(fo, ds, dataset: Dataset, images_by_id: pd.DataFrame, rows: dict[str, list[dict]],
                        image_of_sample: dict[str, str], drop_tags: tuple[str, ...]) -> int:
     """Rebuild the given samples from the tables and write them field by field in bulk.

@@ -145,7 +145,6 @@ def deleted_rows(state: FiftyOneState) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["image_id", "object_id", "sent_hash"])
 
 
-
 def format_value(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None

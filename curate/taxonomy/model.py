@@ -94,7 +94,6 @@ class Taxonomy:
         return self._terms
 
 
-
 def build_term_index(tax: Taxonomy) -> dict[str, tuple[Sense, ...]]:
     index: dict[str, list[Sense]] = defaultdict(list)
 
