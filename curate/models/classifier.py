@@ -25,13 +25,13 @@ import pandas as pd
 from curate.dataset import Dataset
 from curate.errors import CurateError
 from curate.imageio import load_image_rgb
+from curate.hashing import file_sha256
 from curate.models.data import class_weights, crop_resized, object_crops, oversample_indices
 from curate.models.model_dir import (
     META_FILE,
     MODEL_FILE,
     ModelInfo,
     dataset_identity,
-    file_sha256,
     load_keras_models,
     model_version,
     read_model_info,

@@ -20,6 +20,7 @@ from typing import Any
 from curate import __version__
 from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, staged_dataset, write_text_atomic
 from curate.errors import CurateError
+from curate.hashing import file_sha256
 from curate.models.backbones import custom_objects
 from curate.models.runtime import backend_name, keras_module
 from curate.recipes import RecipeModel, recipe_to_yaml
@@ -29,14 +30,6 @@ MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 RECIPE_FILE = "recipe.yaml"
 CARD_FILE = "MODEL_CARD.md"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dataset_identity(dataset: Dataset) -> dict[str, str]:

@@ -12,6 +12,7 @@ resolved, so an editable install points at the repository's own files.
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -37,3 +38,9 @@ def recipe_path(name: str) -> Path:
 def fashion_mnist_dir() -> Path:
     """The embedded Fashion-MNIST subset (four IDX .gz files and the licence)."""
     return _folder("fashion_mnist")
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """A folder under the user cache (`$XDG_CACHE_HOME/curate`, default ~/.cache/curate)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base, "curate", *parts)

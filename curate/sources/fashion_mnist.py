@@ -26,7 +26,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.parallel import Executor, SerialExecutor
-from curate.resources import fashion_mnist_dir
+from curate.resources import fashion_mnist_dir, user_cache_dir
 from curate.sources.common import SourceRead
 
 MEDIA_SUBDIR = "media/fashion-mnist"
@@ -49,8 +49,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dt
 
 def cache_dir() -> Path:
     """Where `curate fetch fashion-mnist` keeps its download (XDG cache convention)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "curate" / "fashion-mnist"
+    return user_cache_dir("fashion-mnist")
 
 
 def idx_file(folder: Path, name: str) -> Path | None:
