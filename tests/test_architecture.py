@@ -21,7 +21,7 @@ HEAVY_HOMES = {
     "pymongo": ("curate.review.connection",),
     "tensorflow": ("curate.models", "curate.exporters.tfrecord"),
     "keras": ("curate.models.runtime",),
-    "keras_hub": ("curate.models.detector",),
+    "keras_hub": ("curate.models.retinanet",),
     "albumentations": ("curate.curation.augment",),
     "faiss": ("curate.intel.search",),
     "torch": (),

@@ -195,3 +195,61 @@ def batch_targets(boxes_per_image: Sequence[np.ndarray], classes_per_image: Sequ
     if not made:
         return {"heatmap": np.zeros((0, cells, cells, n_classes), np.float32), "box": np.zeros((0, cells, cells, 5), np.float32)}
     return {"heatmap": np.stack([m[0] for m in made]), "box": np.stack([m[1] for m in made])}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the detector stage calls
+
+
+def _rows_of(boxes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One image's real boxes and class ids from the -1-padded arrays of `detection_arrays`."""
+    keep = labels >= 0
+    return boxes[keep], labels[keep].astype(np.int64)
+
+
+def centernet_fit_arguments(y_train: dict[str, np.ndarray], y_val: dict[str, np.ndarray], n_classes: int, image_size: int):
+    """(train and validation targets, compile arguments, the batch flip) for `training.fit`,
+    from the padded boxes and labels of `curate.models.data.detection_arrays`."""
+    targets = []
+    for y in (y_train, y_val):
+        rows = [_rows_of(b, c) for b, c in zip(y["boxes"], y["labels"])]
+        targets.append(batch_targets([r[0] for r in rows], [r[1] for r in rows], n_classes, image_size))
+    compile_args = {"loss": {"heatmap": heatmap_focal_loss, "box": box_giou_loss(image_size)}}
+
+    def flip_half(images: np.ndarray, maps: list[np.ndarray], rng: np.random.Generator):
+        # `maps` come in the sorted key order of the target dict: box, heatmap
+        box, heatmap = maps
+        chosen = rng.random(len(images)) < 0.5
+        if chosen.any():
+            images, box, heatmap = images.copy(), box.copy(), heatmap.copy()
+            images[chosen], heatmap[chosen], box[chosen] = flip_targets_horizontally(images[chosen], heatmap[chosen], box[chosen], image_size)
+        return images, [box, heatmap]
+
+    return targets, compile_args, flip_half
+
+
+def centernet_detections(model, images: np.ndarray, class_names: Sequence[str], min_score: float, max_detections: int, chunk: int = 16) -> list:
+    """Per image, a frame of object_type, score and relative xyxy box of each detection.
+
+    Batches are padded to a power of two (at most `chunk`), so prediction traces a handful of
+    input shapes whatever the number of images.
+    """
+    import pandas as pd
+
+    from curate.geometry import xyxy_px_to_rel
+
+    size = images.shape[1]
+    frames = []
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk]
+        padded_size = 1 << max(len(part) - 1, 0).bit_length()
+        padded = part if padded_size == len(part) else np.concatenate([part, np.zeros((padded_size - len(part), *part.shape[1:]), part.dtype)])
+        out = model.predict_on_batch(padded)
+        decoded = decode_centernet(np.asarray(out["heatmap"])[: len(part)], np.asarray(out["box"])[: len(part)], size, max_detections, min_score)
+        for boxes, scores, classes in decoded:
+            frame = pd.DataFrame(xyxy_px_to_rel(boxes, (size, size)), columns=["x_min", "y_min", "x_max", "y_max"])
+            frame.insert(0, "score", scores)
+            frame.insert(0, "object_type", [class_names[int(c)] for c in classes])
+            valid = (frame["x_max"] > frame["x_min"]) & (frame["y_max"] > frame["y_min"])
+            frames.append(frame[valid].reset_index(drop=True))
+    return frames

@@ -14,7 +14,7 @@ so it runs on the accelerator and on any backend.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -159,26 +159,44 @@ def _unflatten(parts: Sequence[Any], keys: Any) -> Any:
     return dict(zip(keys, parts)) if keys is not None else parts[0]
 
 
-def batches(x: np.ndarray, y: Any, batch_size: int, shuffle: bool, seed: int = 0, sample_weight: np.ndarray | None = None, tf_data: bool = False):
+# A batch augmentation on arrays: (images, targets in `y`'s flattened order, rng) -> the same.
+BatchTransform = Callable[[np.ndarray, list[np.ndarray], np.random.Generator], tuple[np.ndarray, list[np.ndarray]]]
+
+
+def _gather(x: np.ndarray, ys: list[np.ndarray], idx: np.ndarray, seed: int, transform: BatchTransform | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    idx = np.sort(idx)
+    images, targets = x[idx], [a[idx] for a in ys]
+    if transform is None:
+        return images, targets
+    # Seeded by the batch's own rows, so a batch is augmented the same way whichever thread
+    # gathers it.
+    return transform(images, targets, np.random.default_rng((seed, len(idx), *idx[:8].tolist())))
+
+
+def batches(x: np.ndarray, y: Any, batch_size: int, shuffle: bool, seed: int = 0, sample_weight: np.ndarray | None = None, tf_data: bool = False, transform: BatchTransform | None = None):
     """Batches gathered from in-memory arrays: tf.data on TensorFlow, a PyDataset elsewhere.
 
     `y` is an array or a dict of arrays (detector targets). Shuffling is per epoch and seeded.
     `tf_data` forces tf.data on any backend (KerasHub's detectors accept only tf.data or grain).
+    `transform` augments each training batch (images and targets together, e.g. a flip that
+    also mirrors the detector's target maps).
     """
     keras = keras_module()
     if tf_data or keras.backend.backend() == "tensorflow":
-        return _tf_batches(x, y, batch_size, shuffle, seed, sample_weight)
-    return _array_batches_class()(x, y, batch_size, shuffle, seed, sample_weight)
+        return _tf_batches(x, y, batch_size, shuffle, seed, sample_weight, transform)
+    return _array_batches_class()(x, y, batch_size, shuffle, seed, sample_weight, transform)
 
 
-def _tf_batches(x, y, batch_size, shuffle, seed, sample_weight):
+def _tf_batches(x, y, batch_size, shuffle, seed, sample_weight, transform):
     import tensorflow as tf
 
     ys, keys = _flatten(y)
     arrays = [x, *ys] + ([sample_weight] if sample_weight is not None else [])
 
     def gather(idx):
-        return tuple(a[np.sort(idx)] for a in arrays)
+        images, targets = _gather(x, ys, idx, seed, transform)
+        extra = (sample_weight[np.sort(idx)],) if sample_weight is not None else ()
+        return (images, *targets, *extra)
 
     @tf.autograph.experimental.do_not_convert  # plain graph code: no need to re-read the source
     def take(idx):
@@ -203,11 +221,11 @@ def _array_batches_class() -> type:
         keras = keras_module()
 
         class ArrayBatches(keras.utils.PyDataset):
-            def __init__(self, x, y, batch_size, shuffle, seed, sample_weight):
+            def __init__(self, x, y, batch_size, shuffle, seed, sample_weight, transform):
                 # Two threads gather the next batches while the accelerator works on this one.
                 super().__init__(workers=2, max_queue_size=8)
                 self.x, self.ys, self.keys = x, *_flatten(y)
-                self.sample_weight = sample_weight
+                self.sample_weight, self.seed, self.transform = sample_weight, seed, transform
                 self.batch_size, self.shuffle = batch_size, shuffle
                 self.rng = np.random.default_rng(seed)
                 self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
@@ -217,7 +235,8 @@ def _array_batches_class() -> type:
 
             def __getitem__(self, i):
                 idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
-                out = (self.x[idx], _unflatten([a[idx] for a in self.ys], self.keys))
+                images, targets = _gather(self.x, self.ys, idx, self.seed, self.transform)
+                out = (images, _unflatten(targets, self.keys))
                 return out + (self.sample_weight[idx],) if self.sample_weight is not None else out
 
             def on_epoch_end(self):

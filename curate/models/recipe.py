@@ -39,6 +39,10 @@ class TrainingSection(RecipeModel):
     epochs: int = Field(20, gt=0)
     learning_rate: float = Field(1e-4, gt=0)
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Steps of linear warm-up from a tenth of the rate (a fresh head on a pretrained backbone
+    # otherwise sends large early gradients into the backbone).
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)  # decoupled (AdamW) when above 0
     early_stopping_patience: int = Field(3, ge=0)
     steps_per_epoch: int | None = Field(None, gt=0)
     mixed_precision: bool = False

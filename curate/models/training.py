@@ -11,7 +11,7 @@ import pandas as pd
 
 from curate.dataset import Dataset
 from curate.models.backbones import backbone_spec, build_image_model, image_size_for
-from curate.models.data import batches, carve_validation, object_crops, split_objects
+from curate.models.data import BatchTransform, batches, carve_validation, object_crops, split_objects
 from curate.models.model_dir import load_training_inputs
 from curate.models.recipe import CropStageRecipe, SplitsSection, TrainingSection
 from curate.models.runtime import keras_module, local_weights_path, set_precision
@@ -95,18 +95,34 @@ def epoch_log_callback(total_epochs: int):
     return EpochLog()
 
 
-def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: TrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None, tf_data: bool = False) -> dict[str, Any]:
-    """Adam, optional cosine decay, early stopping that restores the best weights.
+def optimizer(training: TrainingSection, total_steps: int):
+    """Adam (AdamW with weight decay), the rate constant or cosine-decayed, after an optional
+    linear warm-up."""
+    keras = keras_module()
+    rate = training.learning_rate
+    warmup = min(training.warmup_steps, max(total_steps - 1, 0))
+    if training.lr_schedule == "cosine":
+        if warmup:
+            rate = keras.optimizers.schedules.CosineDecay(rate / 10, decay_steps=max(total_steps - warmup, 1), warmup_target=rate, warmup_steps=warmup)
+        else:
+            rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=total_steps)
+    elif warmup:
+        rate = keras.optimizers.schedules.PolynomialDecay(rate / 10, warmup, end_learning_rate=rate, power=1.0)
+    if training.weight_decay:
+        return keras.optimizers.AdamW(rate, weight_decay=training.weight_decay)
+    return keras.optimizers.Adam(rate)
 
-    `compile_args` are the stage's losses and metrics (the detector brings its own)."""
+
+def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: TrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None, tf_data: bool = False, transform: BatchTransform | None = None) -> dict[str, Any]:
+    """Adam, optional warm-up and cosine decay, early stopping that restores the best weights.
+
+    `compile_args` are the stage's losses and metrics (the detector brings its own); `transform`
+    augments each training batch."""
     keras = keras_module()
     keras.utils.set_random_seed(training.seed)
     steps = training.steps_per_epoch or int(np.ceil(len(x_train) / training.batch_size))
-    rate = training.learning_rate
-    if training.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps=steps * training.epochs)
-    model.compile(optimizer=keras.optimizers.Adam(rate), **compile_args)
-    train_data = batches(x_train, y_train, training.batch_size, shuffle=True, seed=training.seed, sample_weight=sample_weight, tf_data=tf_data)
+    model.compile(optimizer=optimizer(training, steps * training.epochs), **compile_args)
+    train_data = batches(x_train, y_train, training.batch_size, shuffle=True, seed=training.seed, sample_weight=sample_weight, tf_data=tf_data, transform=transform)
     val_data = batches(x_val, y_val, training.batch_size, shuffle=False, tf_data=tf_data)
     if training.steps_per_epoch and hasattr(train_data, "repeat"):
         train_data = train_data.repeat()

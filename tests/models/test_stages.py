@@ -36,7 +36,7 @@ def trained(tmp_path_factory, garment_dataset):
     models = root / "models"
     recipes = {
         "detector": {"dataset": str(dataset), "output": str(models / "detector"),
-                     "model": {"backbone": "resnet_tiny", "image_size": 128, "min_level": 3, "max_level": 5}, "training": TINY_TRAINING},
+                     "model": {"weights": "none", "image_size": 64}, "training": TINY_TRAINING},
         "category": {"dataset": str(dataset), "output": str(models / "category"),
                      "model": {"backbone": "small_cnn", "image_size": 32}, "training": TINY_TRAINING},
         "attributes": {"dataset": str(dataset), "output": str(models / "attributes"),
@@ -132,6 +132,29 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
     assert sorted(p.name for p in drawn.iterdir()) == ["0000.png", "0003.png"]
 
 
+def test_retinanet_architecture_trains_and_detects(trained, tmp_path):
+    from curate.models.detector import DetectorPredictor
+
+    doc = {"dataset": str(trained["dataset"]), "output": str(tmp_path / "retinanet"),
+           "model": {"architecture": "retinanet", "backbone": "resnet_tiny", "weights": "none", "image_size": 128, "min_level": 3, "max_level": 5},
+           "training": TINY_TRAINING}
+    result = invoke("train", "detector", str(write_recipe(tmp_path / "r.yaml", doc)))
+    assert result.exit_code == 0, result.output
+    predictor = DetectorPredictor(tmp_path / "retinanet")
+    assert predictor.architecture == "retinanet"
+    (found,) = predictor.detect([np.full((128, 128, 3), 200, np.uint8)], thresholded=False)
+    assert list(found.columns) == ["object_type", "score", "x_min", "y_min", "x_max", "y_max"]
+
+
+def test_detector_recipe_names_the_architecture_a_backbone_belongs_to(trained, tmp_path):
+    doc = {"dataset": str(trained["dataset"]), "output": str(tmp_path / "m"), "model": {"backbone": "resnet_50"}}
+    result = invoke("train", "detector", str(write_recipe(tmp_path / "r.yaml", doc)))
+    assert result.exit_code == 1
+    assert "backbone 'resnet_50' is not one of the centernet backbones efficientnet_lite0 (it is a retinanet backbone: set model.architecture: retinanet)" in result.output
+    odd = invoke("train", "detector", str(write_recipe(tmp_path / "s.yaml", {**doc, "model": {"image_size": 100}})))
+    assert odd.exit_code == 1 and "centernet image_size must be a multiple of 32, found 100" in odd.output
+
+
 def test_category_model_per_object_type_routes_each_crop(tmp_path, garment_dataset):
     from curate.models.classifier import CategoryModel
 
@@ -154,7 +177,7 @@ def test_bad_input_one_clear_line(trained, tmp_path):
 
     unknown = invoke("train", "category", str(write_recipe(tmp_path / "a.yaml", {**base, "model": {"backbone": "efficientnet_b9"}})))
     assert unknown.exit_code == 1
-    assert "field 'model.backbone': unknown backbone 'efficientnet_b9'; expected one of small_cnn, small_vgg, efficientnet_b0" in unknown.output
+    assert "field 'model.backbone': unknown backbone 'efficientnet_b9'; expected one of small_cnn, small_vgg, efficientnet_lite0, efficientnet_b0" in unknown.output
 
     typo = invoke("train", "category", str(write_recipe(tmp_path / "b.yaml", {**base, "trainig": {}})))
     assert typo.exit_code == 1 and "trainig: unknown key" in typo.output
