@@ -39,7 +39,7 @@ from curate.models.model_dir import (
 )
 from curate.models.recipe import CropModelSection, CropStageRecipe
 from curate.models.runtime import keras_module, predict_in_buckets
-from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit
+from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit_crop_model
 from curate.recipes import recipe_to_yaml
 
 ALL = "all"
@@ -102,9 +102,9 @@ def train_category(recipe: CategoryRecipe, recipe_file: str = "recipe") -> Path:
         order, weights = balanced_training_rows(y_train, len(names), recipe.balancing, recipe.training.seed)
         x_train = data.train_images[train_rows][order]
         model = build_crop_model(recipe, size, len(names), "softmax", recipe_file)
-        runs[key] = fit(
-            model, {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}, x_train, y_train[order],
-            data.val_images[val_rows], y_val, recipe.training, "val_accuracy", "max", weights,
+        runs[key] = fit_crop_model(
+            model, lambda: {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}, x_train, y_train[order],
+            data.val_images[val_rows], y_val, recipe.training, "val_accuracy", "max", weights, recipe.augmentation.flip,
         )
         models[key], labels[key] = model, names
 

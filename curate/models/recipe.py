@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.recipes import RecipeModel
 
@@ -75,5 +75,25 @@ class StageRecipe(RecipeModel):
     training: TrainingSection = TrainingSection()
 
 
+class CropTrainingSection(TrainingSection):
+    """A crop stage's training, in up to two phases (the usual transfer-learning recipe):
+
+    1. `frozen_epochs` of the head alone on features the frozen backbone computes once (no
+       backbone pass per epoch, so many epochs cost seconds; flips are computed once too);
+    2. `epochs` of fine-tuning the backbone's top `fine_tune_layers` layers with the head.
+    """
+
+    epochs: int = Field(20, ge=0)
+    frozen_epochs: int = Field(0, ge=0)
+    frozen_learning_rate: float = Field(1e-3, gt=0)
+
+    @model_validator(mode="after")
+    def _some_training(self) -> "CropTrainingSection":
+        if self.epochs + self.frozen_epochs == 0:
+            raise ValueError("epochs and frozen_epochs are both 0: nothing would train")
+        return self
+
+
 class CropStageRecipe(StageRecipe):
+    training: CropTrainingSection = CropTrainingSection()
     augmentation: AugmentationSection = AugmentationSection()

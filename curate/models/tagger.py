@@ -27,7 +27,7 @@ from curate.models.model_dir import (
 )
 from curate.models.recipe import CropModelSection, CropStageRecipe
 from curate.models.runtime import keras_module, predict_in_buckets
-from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit
+from curate.models.training import build_crop_model, crop_splits, crop_stage_inputs, fit_crop_model
 from curate.recipes import recipe_to_yaml
 from curate.taxonomy import PATTERN_KEY, STYLE_KEY, Taxonomy, load_taxonomy
 
@@ -146,10 +146,10 @@ def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> P
     keras = keras_module()
     model = build_crop_model(recipe, size, len(vocabulary), "sigmoid", recipe_file)
     loss = keras.losses.BinaryCrossentropy() if recipe.model.loss == "bce" else soft_f1_loss
-    run = fit(
-        model, {"loss": loss, "metrics": [keras.metrics.BinaryAccuracy(threshold=recipe.model.threshold, name="binary_accuracy")]},
+    run = fit_crop_model(
+        model, lambda: {"loss": loss, "metrics": [keras.metrics.BinaryAccuracy(threshold=recipe.model.threshold, name="binary_accuracy")]},
         data.train_images, multi_hot(train_labels, vocabulary), data.val_images, multi_hot(frame_labels(data.val_objects), vocabulary),
-        recipe.training, "val_loss", "min",
+        recipe.training, "val_loss", "min", flip=recipe.augmentation.flip,
     )
     identity = dataset_identity(dataset)
     info = ModelInfo(

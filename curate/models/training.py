@@ -13,7 +13,7 @@ from curate.dataset import Dataset
 from curate.models.backbones import backbone_spec, build_image_model, image_size_for
 from curate.models.data import BatchTransform, batches, carve_validation, object_crops, split_objects
 from curate.models.model_dir import load_training_inputs
-from curate.models.recipe import CropStageRecipe, SplitsSection, TrainingSection
+from curate.models.recipe import CropStageRecipe, CropTrainingSection, SplitsSection, TrainingSection
 from curate.models.runtime import keras_module, local_weights_path, set_precision
 from curate.progress import console
 from curate.taxonomy import Taxonomy
@@ -148,3 +148,47 @@ def fit(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, tra
         "val_examples": int(len(x_val)),
         "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.history.items()},
     }
+
+
+def fit_crop_model(model, compile_args: Callable[[], dict[str, Any]], x_train, y_train, x_val, y_val, training: CropTrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None = None, flip: bool = False) -> dict[str, Any]:
+    """Train a crop model (`backbones.build_image_model`) in the phases `training` names.
+
+    `compile_args` makes the losses and metrics afresh for each phase (a metric object belongs
+    to one compiled model). Returns one summary; each phase's own is under `phases`.
+    """
+    phases = {}
+    if training.frozen_epochs:
+        phases["frozen"] = fit_head_on_features(model, compile_args(), x_train, y_train, x_val, y_val, training, monitor, mode, sample_weight, flip)
+    if training.epochs:
+        phases["fine_tune"] = fit(model, compile_args(), x_train, y_train, x_val, y_val, training, monitor, mode, sample_weight)
+    last = list(phases.values())[-1]
+    return {
+        **{k: v for k, v in last.items() if k != "history"},
+        "epochs_run": sum(p["epochs_run"] for p in phases.values()),
+        "wall_s": round(sum(p["wall_s"] for p in phases.values()), 1),
+        "phases": phases,
+    }
+
+
+def fit_head_on_features(model, compile_args: dict[str, Any], x_train, y_train, x_val, y_val, training: CropTrainingSection, monitor: str, mode: str, sample_weight: np.ndarray | None, flip: bool) -> dict[str, Any]:
+    """Train the model's dropout + dense head on features of the frozen backbone, computed once.
+
+    The features are those the backbone gives in inference mode (online augmentation off);
+    with `flip`, mirrored crops are added once as more training rows.
+    """
+    keras = keras_module()
+    watch = Stopwatch()
+    dropout, head = model.get_layer("head_dropout"), model.get_layer("head")
+    features = keras.Model(model.inputs, dropout.input)
+    f_train = features.predict(x_train, batch_size=64, verbose=0)
+    if flip:
+        f_train = np.concatenate([f_train, features.predict(x_train[:, :, ::-1], batch_size=64, verbose=0)])
+        y_train = np.concatenate([y_train, y_train])
+        sample_weight = np.concatenate([sample_weight, sample_weight]) if sample_weight is not None else None
+    f_val = features.predict(x_val, batch_size=64, verbose=0)
+    inputs = keras.Input(f_train.shape[1:], name="features")
+    head_model = keras.Model(inputs, head(dropout(inputs)), name="head_on_features")
+    phase = training.model_copy(update={"epochs": training.frozen_epochs, "learning_rate": training.frozen_learning_rate, "steps_per_epoch": None, "warmup_steps": 0})
+    run = fit(head_model, compile_args, f_train, y_train, f_val, y_val, phase, monitor, mode, sample_weight)
+    run["features_s"] = round(watch.seconds() - run["wall_s"], 1)
+    return run
