@@ -37,6 +37,9 @@ ALL = "all"
 class AttributesModelSection(CropModelSection):
     loss: Literal["bce", "soft_f1"] = "bce"
     threshold: float = Field(0.5, gt=0, lt=1)
+    # Objects with no pattern, style or attribute: `skip` (unknown, left out of training) or
+    # `negative` (known to have none, e.g. plain garments: they teach the tagger to say nothing).
+    unlabelled: Literal["skip", "negative"] = "skip"
 
 
 class AttributesRecipe(CropStageRecipe):
@@ -137,6 +140,8 @@ def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> P
     dataset, taxonomy, size = crop_stage_inputs(recipe, recipe_file)
 
     def labelled(frame: pd.DataFrame) -> pd.Series:
+        if recipe.model.unlabelled == "negative":
+            return frame["object_type"].notna()
         return pd.Series([bool(labels) for labels in frame_labels(frame)], index=frame.index)
 
     objects = dataset.objects.assign(first_label=[labels[0] if labels else None for labels in frame_labels(dataset.objects)])
@@ -155,7 +160,7 @@ def train_attributes(recipe: AttributesRecipe, recipe_file: str = "recipe") -> P
     info = ModelInfo(
         "attributes", model_version("attributes", identity["sha256"], recipe_to_yaml(recipe)), {ALL: vocabulary}, size,
         recipe.model.backbone, identity, taxonomy.identity(),
-        {"validation": data.val_source, "threshold": recipe.model.threshold, "loss": recipe.model.loss, "training": run},
+        {"validation": data.val_source, "threshold": recipe.model.threshold, "loss": recipe.model.loss, "unlabelled": recipe.model.unlabelled, "training": run},
     )
     return save_model_dir(recipe.output, {ALL: model}, info, recipe)
 
