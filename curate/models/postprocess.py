@@ -6,7 +6,15 @@ each switchable and counted by the merged predictor.
 - `bare_legs`: of two overlapping lower-body boxes, the larger is most likely bare legs around
   shorts or a skirt: only the smaller is kept.
 
-Pure functions on relative xyxy boxes (a detections frame with object_type, score and the box).
+Then one answer per object, through the taxonomy's hierarchy (a category belongs to exactly one
+object type), when the category classifier disagrees with the detector's object type:
+
+- `type_from_category`: a category scored at least TYPE_FROM_CATEGORY_SCORE corrects the type
+  (a "full-body" box the classifier is sure holds boots becomes footwear);
+- `category_within_type`: otherwise the category is the most likely one of the detected type.
+
+Pure functions on relative xyxy boxes (a detections frame with object_type, score and the box)
+and on the classifier's probabilities.
 """
 
 from __future__ import annotations
@@ -58,24 +66,47 @@ def bare_legs(detections: pd.DataFrame) -> np.ndarray:
 
 
 RULES: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {"hand_as_footwear": hand_as_footwear, "bare_legs": bare_legs}
+CATEGORY_RULES = ("type_from_category", "category_within_type")
+TYPE_FROM_CATEGORY_SCORE = 0.9
 
 
 def parse_rules(text: str) -> list[str]:
+    known = [*RULES, *CATEGORY_RULES]
     if text.strip() == "all":
-        return list(RULES)
+        return known
     if text.strip() == "none":
         return []
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in RULES]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise CurateError(f"--rules: unknown rule(s) {', '.join(unknown)}; expected all, none or a comma list of {', '.join(RULES)}")
+        raise CurateError(f"--rules: unknown rule(s) {', '.join(unknown)}; expected all, none or a comma list of {', '.join(known)}")
     return names
 
 
+def consistent_category(object_type: str, names: list[str], probs: np.ndarray, category_types: dict[str, str], enabled: list[str]) -> tuple[str, int | None, str | None]:
+    """(object type, index into `names` of the category, the rule that decided or None) for one
+    object whose classifier scored `probs` over `names`; `category_types` maps each category to
+    its object type. Without a rule, the classifier's best category stands."""
+    if not len(probs):
+        return object_type, None, None
+    best = int(np.argmax(probs))
+    best_type = category_types.get(names[best])
+    if best_type is None or best_type == object_type:
+        return object_type, best, None
+    if "type_from_category" in enabled and probs[best] >= TYPE_FROM_CATEGORY_SCORE:
+        return best_type, best, "type_from_category"
+    if "category_within_type" in enabled:
+        within = [i for i, name in enumerate(names) if category_types.get(name) == object_type]
+        if within:
+            return object_type, max(within, key=lambda i: probs[i]), "category_within_type"
+        return object_type, None, "category_within_type"
+    return object_type, best, None
+
+
 def apply_rules(detections: pd.DataFrame, enabled: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Apply the enabled rules in order; return the kept detections and the removed ones."""
+    """Apply the enabled detection rules in order; return the kept detections and the removed ones."""
     removed = []
-    for name in enabled:
+    for name in (n for n in enabled if n in RULES):
         mask = RULES[name](detections)
         removed += [{"rule": name, **row} for row in detections[mask].to_dict("records")]
         detections = detections[~mask].reset_index(drop=True)
