@@ -6,7 +6,9 @@
   known review cases, and `fiftyone_subprocess_env` for a command that starts its own mongod;
 - seeded synthetic datasets: `fmnist_items` and `synthetic_dataset` (Fashion-MNIST items drawn
   on plain canvases, for curation), `garment_dataset` (coloured garment rectangles where they sit
-  on a body, for the model stages), `write_rgb`.
+  on a body, for the model stages), `write_rgb`;
+- trained models: `tiny_models`, the three stages trained once per session as tiny models on a
+  garment dataset (for the stage tests and the serving tests).
 """
 
 from __future__ import annotations
@@ -359,3 +361,32 @@ def garment_dataset():
     plain t-shirts above trousers or skirts, or a dress; two shoes), splits cycling
     train/val/test/gold; `.size` is the picture side."""
     return _garment_dataset
+
+
+TINY_STAGE_TRAINING = {"batch_size": 4, "epochs": 1, "steps_per_epoch": 2, "learning_rate": 0.001}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, garment_dataset):
+    """The three stages trained once per session through `curate train` as tiny models (weights
+    none, small inputs, two steps, seed 1) on a 40-picture garment dataset: a dict with `root`,
+    `dataset`, `models` (the directory `curate predict` takes) and each stage's directory."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from curate.cli.main import app
+
+    root = tmp_path_factory.mktemp("stages")
+    dataset = garment_dataset(root / "synthetic", n_images=40)
+    models = root / "models"
+    recipes = {
+        "detector": {"model": {"backbone": "resnet_tiny", "image_size": 128, "min_level": 3, "max_level": 5}},
+        "category": {"model": {"backbone": "small_cnn", "image_size": 32}},
+        "attributes": {"model": {"backbone": "small_cnn", "image_size": 32, "loss": "soft_f1"}},
+    }
+    for stage, doc in recipes.items():
+        recipe = root / f"{stage}.yaml"
+        recipe.write_text(yaml.safe_dump({"dataset": str(dataset), "output": str(models / stage), **doc, "training": TINY_STAGE_TRAINING}))
+        result = CliRunner().invoke(app, ["train", stage, str(recipe), "--set", "training.seed=1"])
+        assert result.exit_code == 0, result.output
+    return {"root": root, "dataset": dataset, "models": models, **{stage: models / stage for stage in recipes}}
