@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.cli.main import app
+from curate.demo.synthetic import set_detector_threshold
 
 pytestmark = pytest.mark.slow
 MAX_BYTES = 300_000
@@ -43,10 +44,7 @@ def server(tiny_models, tmp_path_factory, repo_root):
     root = tmp_path_factory.mktemp("serve")
     models = root / "models"
     shutil.copytree(tiny_models["models"], models, ignore=shutil.ignore_patterns("evaluation"))
-    info = json.loads((models / "detector" / "model.json").read_text())
-    for entry in info["thresholds"].values():
-        entry["threshold"] = 0.3
-    (models / "detector" / "model.json").write_text(json.dumps(info))
+    set_detector_threshold(models / "detector", 0.3)
     port = free_port()
     log = (root / "server.log").open("w")
     # SageMaker's variables say where the models are and which port to use; `curate` is found on
