@@ -243,7 +243,7 @@ def main() -> None:
             server.wait(timeout=120)
     report = {
         "machine": f"{os.cpu_count()} CPU cores (shared), server and clients on 127.0.0.1",
-        "models": str(args.models) if args.models else f"tiny trained: RetinaNet resnet_tiny 128 px, small_cnn 32 px classifiers, two steps each; detector threshold {threshold:.4f} for {args.objects} objects per picture",
+        "models": str(args.models) if args.models else f"tiny trained: RetinaNet resnet_tiny 128 px, small_cnn 32 px classifiers, two steps each; detector threshold {threshold:.6f} for {args.objects} objects per picture",
         "pictures": "the 40 garment pictures of 128 px, JPEG and PNG in turn; every third good request as base64 JSON",
         "clients": args.clients,
         "in_process": baseline,
