@@ -9,6 +9,7 @@ uint8 RGB, HxWx3.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from pathlib import Path
@@ -29,14 +30,41 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
-            head = handle.read(32)
-            if size == 0:
-                raise CurateError.at(path, "zero-byte image file")
-            width, height = _size_from_header(path, handle, head)
-            _check_complete(path, handle, head, size)
+            return _header_size(path, handle, size)
     except FileNotFoundError:
         raise CurateError.at(path, "image file not found") from None
-    except (OSError, struct.error) as exc:
+    except OSError as exc:
+        raise CurateError.at(path, f"cannot read the image header: {exc}") from None
+
+
+def image_format(head: bytes) -> str | None:
+    """'png', 'jpeg', 'gif', 'bmp' or 'webp' from the first 16 bytes, or None for anything else."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:2] == b"\xff\xd8":
+        return "jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:2] == b"BM":
+        return "bmp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def read_image_size_bytes(data: bytes, name: str) -> tuple[int, int]:
+    """`read_image_size` for an image held in memory; `name` says where it came from in errors."""
+    return _header_size(name, io.BytesIO(data), len(data))
+
+
+def _header_size(path: str | Path, handle, size: int) -> tuple[int, int]:
+    try:
+        head = handle.read(32)
+        if size == 0:
+            raise CurateError.at(path, "zero-byte image file")
+        width, height = _size_from_header(path, handle, head)
+        _check_complete(path, handle, head, size)
+    except struct.error as exc:
         raise CurateError.at(path, f"cannot read the image header: {exc}") from None
     if width <= 0 or height <= 0:
         raise CurateError.at(path, f"image header gives an invalid size {width}x{height}")
@@ -44,16 +72,17 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
 
 def _size_from_header(path: Path, handle, head: bytes) -> tuple[int, int]:
-    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+    kind = image_format(head)
+    if kind == "png" and head[12:16] == b"IHDR":
         return struct.unpack(">II", head[16:24])
-    if head[:6] in (b"GIF87a", b"GIF89a"):
+    if kind == "gif":
         return struct.unpack("<HH", head[6:10])
-    if head[:2] == b"BM":
+    if kind == "bmp":
         width, height = struct.unpack("<ii", head[18:26])
         return width, abs(height)  # a negative height means rows are stored top-down
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    if kind == "webp":
         return _webp_size(path, head)
-    if head[:2] == b"\xff\xd8":
+    if kind == "jpeg":
         return _jpeg_size(path, handle)
     raise CurateError.at(path, "not a PNG, JPEG, GIF, BMP or WebP image")
 
@@ -146,12 +175,22 @@ def _check_complete(path: Path, handle, head: bytes, size: int) -> None:
 
 def load_image_rgb(path: str | Path) -> np.ndarray:
     """Decode to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     width, height = read_image_size(path)  # same clear errors for missing, empty and truncated files
+    return _decode(path, path, (width, height))
+
+
+def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """`load_image_rgb` for an image held in memory; `name` says where it came from in errors."""
+    return _decode(io.BytesIO(data), name, read_image_size_bytes(data, name))
+
+
+def _decode(source, path: str | Path, image_wh: tuple[int, int]) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    width, height = image_wh
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
             return _to_rgb_array(img)
