@@ -64,7 +64,7 @@ def main() -> None:
 
     from curate.models.data import resize_square
     from curate.models.detector import raw_detections
-    from curate.models.postprocess import RULES
+    from curate.models.postprocess import ALL_RULES
     from curate.models.predictor import MergedPredictor, image_files, write_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +80,7 @@ def main() -> None:
             pictures.append(picture)
 
         # Warm both paths (graph tracing) on one picture first.
-        predictor = MergedPredictor(models, list(RULES))
+        predictor = MergedPredictor(models, list(ALL_RULES))
         predictor.predict_image(pictures[0])
         batch = np.stack([resize_square(p, args.detector_size) for p in pictures])
         raw_detections(predictor.detector.model, batch[:1])

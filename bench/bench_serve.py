@@ -147,10 +147,10 @@ def in_process(models: Path, images: list[bytes], n: int, batch: int) -> dict:
     """The baseline: decode -> predict_image -> record -> JSON, one image at a time; and for
     reference the same work through predict_batch, `batch` images per call, without HTTP."""
     from curate.imageio import decode_image_bytes
-    from curate.models.postprocess import RULES
+    from curate.models.postprocess import ALL_RULES
     from curate.models.predictor import MergedPredictor, prediction_record
 
-    predictor = MergedPredictor(models, list(RULES))
+    predictor = MergedPredictor(models, list(ALL_RULES))
     # Warm-up: every picture once through both paths, so graph tracing (a classifier traces each
     # new power-of-two crop count once) stays out of the timings, as the server's warm-up does.
     decoded = [decode_image_bytes(data, "warm-up") for data in images]

@@ -277,7 +277,7 @@ def step_predict(ctx: RunContext) -> tuple[dict, dict]:
     import os
     import shutil
 
-    from curate.models.postprocess import RULES
+    from curate.models.postprocess import ALL_RULES
     from curate.models.predictor import predict_to_file
 
     ds = read_dataset(ctx.path("datasets", "balanced"))
@@ -289,8 +289,8 @@ def step_predict(ctx: RunContext) -> tuple[dict, dict]:
     for row in chosen.itertuples():
         os.link(ds.image_path(row.path), inputs / f"{row.image_id}.png")
     out = ctx.path("predict", "predictions.json")
-    summary = predict_to_file(inputs, ctx.path("models"), out, ctx.path("predict", "visualised"), list(RULES))
-    figures = {"images": summary["images"], "objects": summary["objects"], "removed_by_rules": summary["removed"]}
+    summary = predict_to_file(inputs, ctx.path("models"), out, ctx.path("predict", "visualised"), list(ALL_RULES))
+    figures = {"images": summary["images"], "objects": summary["objects"], "removed_by_rules": summary["removed"], "resolved_by_rules": summary["resolved"]}
     return figures, {"predictions (JSON)": str(out), "predicted outfits (PNG)": str(ctx.path("predict", "visualised"))}
 
 

@@ -67,11 +67,12 @@ def bare_legs(detections: pd.DataFrame) -> np.ndarray:
 
 RULES: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {"hand_as_footwear": hand_as_footwear, "bare_legs": bare_legs}
 CATEGORY_RULES = ("type_from_category", "category_within_type")
+ALL_RULES = (*RULES, *CATEGORY_RULES)
 TYPE_FROM_CATEGORY_SCORE = 0.9
 
 
 def parse_rules(text: str) -> list[str]:
-    known = [*RULES, *CATEGORY_RULES]
+    known = list(ALL_RULES)
     if text.strip() == "all":
         return known
     if text.strip() == "none":

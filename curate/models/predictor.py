@@ -1,8 +1,10 @@
 """The merged predictor: detect -> post-process -> crop -> category -> attributes -> JSON.
 
 MODELS_DIR holds `detector/` and, optionally, `category/` and `attributes/` model directories.
-The post-processing rules between detection and cropping (hand_as_footwear, bare_legs) are in
-`curate.models.postprocess`; each is switchable and its removals are counted.
+The post-processing rules are in `curate.models.postprocess`, each switchable and counted: between
+detection and cropping (hand_as_footwear, bare_legs: removals), and after classification
+(type_from_category, category_within_type: an object's category always lies within its object
+type; each object names the rule that made it so in `resolved_by`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from curate.imageio import load_image_rgb
 from curate.models.classifier import CategoryModel
 from curate.models.data import crop_pads, crop_resized
 from curate.models.detector import DetectorPredictor
-from curate.models.postprocess import RULES, apply_rules, boxes_xyxy
+from curate.models.postprocess import CATEGORY_RULES, RULES, apply_rules, boxes_xyxy, consistent_category
 from curate.models.tagger import TaggerPredictor
 from curate.progress import track
+from curate.taxonomy import load_taxonomy
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # BGR for OpenCV: the source document's colours.
@@ -50,6 +53,8 @@ class MergedPredictor:
         self.detector = DetectorPredictor(detector_dir)
         self.category = CategoryModel(self.models_dir / "category").load() if (self.models_dir / "category").is_dir() else None
         self.attributes = TaggerPredictor(self.models_dir / "attributes") if (self.models_dir / "attributes").is_dir() else None
+        taxonomy = self.attributes.taxonomy if self.attributes else load_taxonomy()
+        self.category_types = {name: taxonomy.object_type_of(name) for name in taxonomy.categories}
 
     def versions(self) -> dict[str, str | None]:
         return {
@@ -82,7 +87,7 @@ class MergedPredictor:
             detections, removed = apply_rules(detections, self.rules)
             objects = []
             for box, t, s in zip(boxes_xyxy(detections), detections["object_type"], detections["score"]):
-                objects.append({"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6)})
+                objects.append({"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6), "resolved_by": None})
                 crops_of.append((image, box, objects[-1]))
             results.append((objects, removed))
         if not crops_of:
@@ -93,7 +98,7 @@ class MergedPredictor:
             crops = np.stack([crop_resized(image, box, pad, self.category.image_size) for image, box, _ in crops_of])
             scored = self._timed("category", self.category.probabilities, crops, [o["object_type"] for o in flat])
             for obj, (names, probs) in zip(flat, scored):
-                best = int(np.argmax(probs)) if len(probs) else None
+                obj["object_type"], best, obj["resolved_by"] = consistent_category(obj["object_type"], names, probs, self.category_types, self.rules)
                 obj["category"] = names[best] if best is not None else None
                 obj["category_score"] = round(float(probs[best]), 6) if best is not None else None
         if self.attributes:
@@ -157,6 +162,7 @@ def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, 
     rules = predictor.rules
     records, failed = [], []
     removed_counts = {name: 0 for name in RULES}
+    resolved_counts = {name: 0 for name in CATEGORY_RULES}
     if visualize is not None:
         Path(visualize).mkdir(parents=True, exist_ok=True)
     pending: list[tuple[Path, np.ndarray]] = []
@@ -165,6 +171,9 @@ def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, 
         for (path, image), (objects, removed) in zip(pending, predictor.predict_batch([image for _, image in pending])):
             for entry in removed:
                 removed_counts[entry["rule"]] += 1
+            for obj in objects:
+                if obj["resolved_by"]:
+                    resolved_counts[obj["resolved_by"]] += 1
             records.append(prediction_record((image.shape[1], image.shape[0]), objects, removed, predictor.versions(), str(path)))
             if visualize is not None:
                 cv2.imwrite(str(Path(visualize) / f"{path.stem}.png"), draw_predictions(image, objects))
@@ -183,10 +192,16 @@ def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, 
     flush()
     document = {
         "models": predictor.versions(),
-        "rules": {name: {"enabled": name in rules, "removed": removed_counts[name]} for name in RULES},
+        "rules": {
+            **{name: {"enabled": name in rules, "removed": removed_counts[name]} for name in RULES},
+            **{name: {"enabled": name in rules, "changed": resolved_counts[name]} for name in CATEGORY_RULES},
+        },
         "images": records,
         "failed": failed,
         "seconds": {k: round(v, 4) for k, v in predictor.seconds.items()},
     }
     write_text_atomic(Path(out), json.dumps(document, indent=2) + "\n")
-    return {"images": len(records), "objects": sum(len(r["objects"]) for r in records), "failed": len(failed), "removed": {k: v for k, v in removed_counts.items() if v}, "seconds": document["seconds"]}
+    return {
+        "images": len(records), "objects": sum(len(r["objects"]) for r in records), "failed": len(failed),
+        "removed": {k: v for k, v in removed_counts.items() if v}, "resolved": {k: v for k, v in resolved_counts.items() if v}, "seconds": document["seconds"],
+    }

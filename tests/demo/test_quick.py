@@ -121,3 +121,34 @@ def test_photography_report_on_the_demo_dataset_matches_the_tables(quick_runs):
     assert report["catalogue"]["multi_item"] == int(objects_per_image.reindex(ds.images["image_id"]).fillna(0).gt(1).sum())
     outfit_ids = ds.images.loc[ds.images["scene"] == "outfit", "image_id"]
     assert len(outfit_ids) and objects_per_image.reindex(outfit_ids).gt(1).all()  # an outfit is several garments
+
+
+def test_every_predicted_category_lies_within_its_object_type(quick_runs, tmp_path):
+    """The quick demo's trained models on every gold image: each object's category belongs to
+    its object type, and the rules that made it so are counted."""
+    import os
+
+    from curate.demo.synthetic import set_detector_threshold
+    from curate.models.postprocess import ALL_RULES
+    from curate.models.predictor import predict_to_file
+    from curate.taxonomy import load_taxonomy
+
+    out, *_ = quick_runs
+    models = tmp_path / "models"
+    shutil.copytree(out / "models", models)
+    set_detector_threshold(models / "detector", 0.05)  # the quick run's brief training keeps few boxes otherwise
+    ds = read_dataset(out / "datasets" / "balanced")
+    gold = ds.images[ds.images["split"] == "gold"]
+    pictures = tmp_path / "gold"
+    pictures.mkdir()
+    for row in gold.itertuples():
+        os.link(ds.image_path(row.path), pictures / f"{row.image_id}.png")
+    predict_to_file(pictures, models, tmp_path / "predictions.json", None, list(ALL_RULES))
+    doc = json.loads((tmp_path / "predictions.json").read_text())
+    taxonomy = load_taxonomy()
+    objects = [o for record in doc["images"] for o in record["objects"]]
+    categorised = [o for o in objects if o["category"] is not None]
+    assert len(doc["images"]) == len(gold) and len(categorised) >= 20
+    assert all(taxonomy.object_type_of(o["category"]) == o["object_type"] for o in categorised)
+    counted = {name: doc["rules"][name]["changed"] for name in ("type_from_category", "category_within_type")}
+    assert counted == {name: sum(o["resolved_by"] == name for o in objects) for name in counted}

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.errors import CurateError
-from curate.models.postprocess import apply_rules, bare_legs, hand_as_footwear, parse_rules
+from curate.models.postprocess import ALL_RULES, apply_rules, bare_legs, consistent_category, hand_as_footwear, parse_rules
 from curate.models.tagger import decode_attributes, multi_hot, object_labels, split_label
 from curate.taxonomy import load_taxonomy
 
@@ -122,3 +122,20 @@ def test_model_modules_import_without_keras_or_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_category_is_resolved_within_the_detected_object_type():
+    types = {"boots": "footwear", "trainers": "footwear", "dresses": "full-body", "shirts": "upper-body"}
+    names = ["boots", "dresses", "shirts", "trainers"]
+    rules = list(ALL_RULES)
+    # agreement: nothing to resolve
+    assert consistent_category("footwear", names, np.array([0.7, 0.1, 0.1, 0.1]), types, rules) == ("footwear", 0, None)
+    # a confident category corrects the type
+    assert consistent_category("full-body", names, np.array([0.95, 0.03, 0.01, 0.01]), types, rules) == ("footwear", 0, "type_from_category")
+    # an unsure one is decoded among the detected type's categories
+    assert consistent_category("full-body", names, np.array([0.6, 0.3, 0.05, 0.05]), types, rules) == ("full-body", 1, "category_within_type")
+    # the detected type has no category the model knows: no category
+    assert consistent_category("lower-body", names, np.array([0.6, 0.3, 0.05, 0.05]), types, rules) == ("lower-body", None, "category_within_type")
+    # rules switched off: the classifier's best stands, inconsistent or not
+    assert consistent_category("full-body", names, np.array([0.6, 0.3, 0.05, 0.05]), types, []) == ("full-body", 0, None)
+    assert consistent_category("full-body", names, np.array([0.95, 0.03, 0.01, 0.01]), types, ["category_within_type"]) == ("full-body", 1, "category_within_type")

@@ -99,14 +99,15 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
     assert [Path(r["image"]).name for r in doc["images"]] == ["0000.png", "0003.png"]
     assert [Path(f["image"]).name for f in doc["failed"]] == ["broken.jpg"]
     assert doc["failed"][0]["error"].startswith(str(photos / "broken.jpg") + ": ")
-    assert set(doc["rules"]) == {"hand_as_footwear", "bare_legs"} and all(r["enabled"] for r in doc["rules"].values())
+    assert set(doc["rules"]) == {"hand_as_footwear", "bare_legs", "type_from_category", "category_within_type"}
+    assert all(r["enabled"] for r in doc["rules"].values())
     assert set(doc["models"]) == {"detector", "category", "attributes"} and all(doc["models"].values())
     assert set(doc["seconds"]) == {"decode", "detect", "category", "attributes"}
     for record in doc["images"]:
         assert set(record) == {"image", "width", "height", "objects", "removed", "models"}
         assert (record["width"], record["height"]) == (128, 128)
         for obj in record["objects"]:
-            assert set(obj) == {"box", "object_type", "score", "category", "category_score", "pattern", "style", "attributes", "attribute_scores"}
+            assert set(obj) == {"box", "object_type", "score", "resolved_by", "category", "category_score", "pattern", "style", "attributes", "attribute_scores"}
             assert set(obj["box"]) == {"x_min", "y_min", "x_max", "y_max"}
             assert 0 <= obj["box"]["x_min"] < obj["box"]["x_max"] <= 1
             assert obj["object_type"] in ("upper-body", "lower-body", "full-body", "footwear")
@@ -141,10 +142,10 @@ def test_detector_recipe_names_the_architecture_a_backbone_belongs_to(trained, t
 
 def test_a_batch_predicts_what_its_images_predict_one_at_a_time(trained):
     from curate.imageio import load_image_rgb
-    from curate.models.postprocess import RULES
+    from curate.models.postprocess import ALL_RULES
     from curate.models.predictor import MergedPredictor
 
-    predictor = MergedPredictor(trained["models"], list(RULES))
+    predictor = MergedPredictor(trained["models"], list(ALL_RULES))
     # Two training steps leave thresholds near 1; lower them so crops of several images meet.
     predictor.detector.thresholds = {t: {"threshold": 0.02} for t in predictor.detector.thresholds}
     images = [load_image_rgb(trained["dataset"] / "media" / f"{i:04d}.png") for i in range(10)]

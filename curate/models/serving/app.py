@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from curate import __version__
-from curate.models.postprocess import RULES
+from curate.models.postprocess import ALL_RULES
 from curate.models.predictor import MergedPredictor, draw_predictions, prediction_record
 from curate.models.serving.batcher import MicroBatcher, QueueFull
 from curate.models.serving.config import ServeConfig
@@ -55,7 +55,7 @@ class ServerState:
 
 def rules_of(config: ServeConfig) -> list[str]:
     """The post-processing rules the server applies, in order."""
-    return list(RULES) if config.rules is None else list(config.rules)
+    return list(ALL_RULES) if config.rules is None else list(config.rules)
 
 
 def load_merged_predictor(config: ServeConfig) -> MergedPredictor:
