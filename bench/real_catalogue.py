@@ -43,11 +43,16 @@ TOLERANCE = 0.03  # an edge within 3 % of the image side is tight
 
 
 def real_dev_dir(override: str | None = None) -> Path:
-    """The argument, else $CURATE_REAL_DEV, else <repo>/../shared/real-dev."""
-    folder = Path(override or os.environ.get("CURATE_REAL_DEV") or REPO.parent / "shared" / "real-dev")
-    if not (folder / "styles.csv").is_file() or not (folder / "images").is_dir():
-        raise SystemExit(f"no real-dev photos at {folder} (expected styles.csv and images/; set CURATE_REAL_DEV)")
-    return folder
+    """The argument, else $CURATE_REAL_DEV, else <repo>/../shared/real-dev (beside the main
+    checkout when this is a git worktree)."""
+    candidates = [Path(override or os.environ.get("CURATE_REAL_DEV") or REPO.parent / "shared" / "real-dev")]
+    if not override and not os.environ.get("CURATE_REAL_DEV") and (REPO / ".git").is_file():
+        gitdir = Path((REPO / ".git").read_text().split("gitdir:", 1)[-1].strip()).resolve()
+        candidates.append(gitdir.parents[2].parent / "shared" / "real-dev")  # <main checkout>/../shared
+    for folder in candidates:
+        if (folder / "styles.csv").is_file() and (folder / "images").is_dir():
+            return folder
+    raise SystemExit(f"no real-dev photos at {candidates[0]} (expected styles.csv and images/; set CURATE_REAL_DEV)")
 
 
 def out_dir(override: str | None = None) -> Path:

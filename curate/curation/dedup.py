@@ -135,67 +135,73 @@ def find_duplicates(
     max_group: int = 20,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Images that have at least one duplicate: image_id, split, group, kind (the image's relation
-    to its group's representative: exact or near), priority, evidence; plus what the stars cut."""
+    to its group's representative: exact or near), priority, evidence; plus what the stars cut.
+
+    Exact copies (identical bytes) form groups first. Near duplicates then form stars: in order of
+    priority, an image that is no member of another group takes every confirmed neighbour not yet
+    in a group, and every exact group whose representative is such a neighbour, as long as the
+    group stays within `max_group` images; confirmed pairs left across two groups are cut.
+    """
     n = len(images)
+    ids = images["image_id"].astype(str).to_numpy()
     priority = images["split"].map(SPLIT_PRIORITY).fillna(len(SPLIT_PRIORITY)).astype(int).to_numpy()
-    order = sorted(range(n), key=lambda k: (priority[k], str(images["image_id"].iloc[k])))
+    order = sorted(range(n), key=lambda k: (priority[k], ids[k]))
     rank = {k: r for r, k in enumerate(order)}
     group_of: dict[int, int] = {}
     kind_of: dict[int, str] = {}
     evidence_of: dict[int, dict] = {}
-    groups: list[int] = []  # representative per group
-    sizes: list[int] = []
-    # exact: identical bytes, complete by definition
+    members: list[list[int]] = []  # per group, its representative first
     sha = images["sha256"].to_numpy()
-    exact_members: dict[str, list[int]] = {}
+    same_bytes: dict[str, list[int]] = {}
     for k in order:
         if isinstance(sha[k], str):
-            exact_members.setdefault(sha[k], []).append(k)
-    for members in exact_members.values():
-        if len(members) > 1:
-            groups.append(members[0])
-            sizes.append(len(members))
-            for k in members:
-                group_of[k], kind_of[k] = len(groups) - 1, "exact"
-    # near: candidate pairs confirmed on pixels, grouped as stars around representatives
+            same_bytes.setdefault(sha[k], []).append(k)
+    for copies in same_bytes.values():
+        if len(copies) > 1:
+            members.append(list(copies))
+            for k in copies:
+                group_of[k], kind_of[k] = len(members) - 1, "exact"
     candidates = candidate_pairs(images, hamming)
     confirmed = confirmed_pairs(images, candidates, signatures, max_residual)
     neighbours: dict[int, list[tuple[int, dict]]] = {}
     for i, j, ev in confirmed:
-        if sha[i] == sha[j] and isinstance(sha[i], str):
+        if isinstance(sha[i], str) and sha[i] == sha[j]:
             continue  # already exact duplicates
         neighbours.setdefault(i, []).append((j, ev))
         neighbours.setdefault(j, []).append((i, ev))
     cut: list[dict[str, Any]] = []
     for k in order:
-        if k not in neighbours:
-            continue
-        free = [(v, ev) for v, ev in neighbours[k] if v not in group_of]
-        if k in group_of and groups[group_of[k]] != k:
-            continue  # a member of another star: its own neighbours are not pulled in (no chaining)
+        if k not in neighbours or (k in group_of and members[group_of[k]][0] != k):
+            continue  # a member of another group: its own neighbours are not pulled in (no chaining)
+        own = group_of.get(k)
+        free = [(v, ev) for v, ev in neighbours[k] if v not in group_of or (group_of[v] != own and members[group_of[v]][0] == v and kind_of[v] == "exact" and len(members[group_of[v]]) == sum(kind_of[m] == "exact" for m in members[group_of[v]]))]
         if not free:
             continue
-        if k not in group_of:
-            groups.append(k)
-            sizes.append(1)
-            group_of[k], kind_of[k] = len(groups) - 1, "near"
-        g = group_of[k]
-        room = max_group - sizes[g]
+        if own is None:
+            members.append([k])
+            own = group_of[k] = len(members) - 1
+            kind_of[k] = "near"
         free.sort(key=lambda t: (t[1].get("residual", 0.0), t[1]["hamming"], rank[t[0]]))
-        for v, ev in free[:max(0, room)]:
-            group_of[v], kind_of[v], evidence_of[v] = g, "near", ev
-            sizes[g] += 1
-        for v, ev in free[max(0, room):]:
-            cut.append({"image_id": str(images["image_id"].iloc[v]), "representative": str(images["image_id"].iloc[k]), "why": f"group full ({max_group} images)", **ev})
+        for v, ev in free:
+            joining = members[group_of[v]] if v in group_of else [v]
+            if len(members[own]) + len(joining) > max_group:
+                cut.append({"image_id": ids[v], "representative": ids[k], "why": f"group full ({max_group} images)", **ev})
+                continue
+            if v in group_of:
+                members[group_of[v]] = []  # an exact group joins the star whole
+            for m in joining:
+                group_of[m], kind_of[m], evidence_of[m] = own, "near", ev
+            members[own].extend(joining)
     for i, j, ev in confirmed:
         if i in group_of and j in group_of and group_of[i] != group_of[j]:
-            cut.append({"image_id": str(images["image_id"].iloc[i]), "other": str(images["image_id"].iloc[j]), "why": "confirmed pair in two different groups (groups do not chain)", **ev})
-    rows = sorted(group_of, key=lambda k: (group_of[k], rank[k]))
+            cut.append({"image_id": ids[i], "other": ids[j], "why": "confirmed pair in two different groups (groups do not chain)", **ev})
+    numbering = {g: new for new, g in enumerate(g for g, m in enumerate(members) if m)}
+    rows = [k for g, m in enumerate(members) if m for k in sorted(m, key=lambda k: rank[k])]
     frame = images.iloc[rows][["image_id", "split", "sha256", "phash"]].copy()
-    frame["group"] = [group_of[k] for k in rows]
+    frame["group"] = [numbering[group_of[k]] for k in rows]
     frame["kind"] = [kind_of[k] for k in rows]
     frame["priority"] = [int(priority[k]) for k in rows]
-    frame["representative"] = [groups[group_of[k]] == k for k in rows]
+    frame["representative"] = [members[group_of[k]][0] == k for k in rows]
     frame["evidence"] = [evidence_of.get(k) for k in rows]
     frame = frame.reset_index(drop=True)
     info = {
