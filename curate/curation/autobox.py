@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from curate.curation.background import distance_map, measure_background, median_u8
+from curate.curation.background import distance_map, measure_background, median_u8, percentile_u8
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
 from curate.geometry import iou_xyxy, tight_box_xyxy, xyxy_px_to_rel
@@ -152,8 +152,8 @@ def propose(rgb: np.ndarray, split_pairs: bool = False, work_side: int = WORK_SI
     closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, kernel)
     foreground = cv2.morphologyEx((distance > threshold).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     # the product's parts: the closed outline and every foreground pixel connected to it
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(closed | foreground, connectivity=8)
-    parts = [i for i in range(1, count) if stats[i, 2] * stats[i, 3] >= MIN_COMPONENT_AREA * sh * sw]
+    binary = closed | foreground
+    parts, stats, region = _parts(binary, MIN_COMPONENT_AREA * sh * sw)
     if not parts:
         return BoxResult([], f"no product found: nothing differs from the background by more than {threshold:.0f} levels over {MIN_COMPONENT_AREA:.1%} of the image")
     notes: list[str] = []
@@ -161,12 +161,14 @@ def propose(rgb: np.ndarray, split_pairs: bool = False, work_side: int = WORK_SI
     if satellites:
         notes.append(f"{len(satellites)} small part(s) far from the product left out (text, logo or speck)")
         parts = [i for i in parts if i not in satellites]
-    member = (labels > 0) & product_pixels(distance, foreground, edges, threshold)
+    member = (binary > 0) & product_pixels(distance, foreground, edges, threshold)
     edge_contrast = float(distance[edges > 0].mean()) if edges.any() else float(threshold)
     sizes = stats[:, cv2.CC_STAT_AREA]
+    groups = _group_components(stats[:, :4], sizes, parts, split_pairs)
     proposals = []
-    for group in _group_components(stats[:, :4], sizes, parts, split_pairs):
-        box = tight_box_xyxy(member & np.isin(labels, group))
+    for group in groups:
+        pixels = member & _in_parts(region, group, len(stats))
+        box = tight_box_xyxy(pixels)
         if box is None:
             continue
         box = list(box)
@@ -174,7 +176,7 @@ def propose(rgb: np.ndarray, split_pairs: bool = False, work_side: int = WORK_SI
         if floor is not None:
             notes.append(f"floor reflection or soft shadow under the product left out ({(box[3] - floor) / sh:.1%} of the image height)")
             box[3] = floor
-            box = _narrowed(member & np.isin(labels, group), box)
+            box = _narrowed(pixels, box)
         share = float(sizes[group].max() / sizes[parts].sum())
         x0, y0, x1, y1 = box
         proposals.append(BoxProposal(
@@ -184,6 +186,39 @@ def propose(rgb: np.ndarray, split_pairs: bool = False, work_side: int = WORK_SI
     if not proposals:
         return BoxResult([], "no product found: the product's parts hold no foreground pixel", tuple(notes))
     return BoxResult(sorted(proposals, key=lambda p: (p.x_min, p.y_min)), None, tuple(notes))
+
+
+def _parts(binary: np.ndarray, min_box_area: float) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The connected parts of a binary image whose box covers at least min_box_area pixels.
+
+    Returns the part indices, (n, 5) stats (x, y, w, h, pixel area, as OpenCV's) and a region
+    image where every part's outline is filled with its index + 1. The outer contours give the
+    boxes (a part inside another's hole lies inside that one's box and is taken as part of it);
+    labelling without statistics plus a pixel count is several times faster than OpenCV's
+    connected-component statistics.
+    """
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    rects = np.array([cv2.boundingRect(c) for c in contours], dtype=np.int64).reshape(-1, 4)
+    parts = [i for i in range(len(contours)) if rects[i, 2] * rects[i, 3] >= min_box_area]
+    region = np.zeros(binary.shape, np.int32)
+    if not parts:
+        return [], np.zeros((0, 5), np.int64), region
+    _, labels = cv2.connectedComponents(binary, connectivity=8)
+    pixel_counts = np.bincount(labels.ravel())
+    stats = np.zeros((len(parts), 5), np.int64)
+    for k, i in enumerate(parts):
+        x, y = contours[i][0, 0]
+        stats[k, :4] = rects[i]
+        stats[k, 4] = pixel_counts[labels[y, x]]
+        cv2.drawContours(region, contours, i, k + 1, thickness=cv2.FILLED)
+    return list(range(len(parts))), stats, region
+
+
+def _in_parts(region: np.ndarray, group: list[int], count: int) -> np.ndarray:
+    """Pixels of the region image that belong to the group's parts."""
+    lookup = np.zeros(count + 1, bool)
+    lookup[np.asarray(group) + 1] = True
+    return lookup[region]
 
 
 def product_pixels(distance: np.ndarray, foreground: np.ndarray, edges: np.ndarray, threshold: float) -> np.ndarray:
@@ -197,7 +232,7 @@ def product_pixels(distance: np.ndarray, foreground: np.ndarray, edges: np.ndarr
     fg = foreground > 0
     if not fg.any():
         return edges > 0
-    strength = float(np.percentile(distance[fg], 95))
+    strength = percentile_u8(distance[fg], 95)
     reach = max(1, round(NEAR_EDGE * max(distance.shape)))
     near = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
     return (edges > 0) | (fg & ((distance > FAINT * max(strength, threshold / FAINT)) | near))
@@ -261,9 +296,9 @@ def _outline_strength(distance: np.ndarray, box: tuple[int, int, int, int]) -> f
     """The weakest of the product's top, left and right outline bands (99th percentile of distance)."""
     x0, y0, x1, y1 = box
     band_y, band_x = max(3, int(0.05 * (y1 - y0))), max(3, int(0.05 * (x1 - x0)))
-    top = np.percentile(distance[y0 : y0 + band_y, x0:x1], 99)
-    left = np.percentile(distance[y0:y1, x0 : x0 + band_x], 99)
-    right = np.percentile(distance[y0:y1, x1 - band_x : x1], 99)
+    top = percentile_u8(distance[y0 : y0 + band_y, x0:x1], 99)
+    left = percentile_u8(distance[y0:y1, x0 : x0 + band_x], 99)
+    right = percentile_u8(distance[y0:y1, x1 - band_x : x1], 99)
     return float(min(top, left, right))
 
 

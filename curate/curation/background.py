@@ -11,6 +11,7 @@ augmentation masks threshold at `Background.threshold`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -57,8 +58,10 @@ def _design(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(xs), xs, ys, xs * xs, ys * ys, xs * ys], axis=1).astype(np.float32)
 
 
+@lru_cache(maxsize=64)
 def border_ring_coordinates(height: int, width: int, ring: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ys, xs) of the outer `ring`-pixel frame, at most RING_SAMPLES of them, evenly spread."""
+    """(ys, xs) of the outer `ring`-pixel frame, at most RING_SAMPLES of them, evenly spread
+    (cached per frame size: a catalogue's photos share a few sizes; the arrays are read-only)."""
     top = np.arange(min(ring, height))
     rows = np.concatenate([top, np.arange(max(height - ring, ring), height)])
     ys_h, xs_h = np.meshgrid(rows, np.arange(width), indexing="ij")
@@ -70,6 +73,8 @@ def border_ring_coordinates(height: int, width: int, ring: int) -> tuple[np.ndar
     if len(ys) > RING_SAMPLES:
         pick = np.linspace(0, len(ys) - 1, RING_SAMPLES).astype(np.int64)
         ys, xs = ys[pick], xs[pick]
+    ys.flags.writeable = False
+    xs.flags.writeable = False
     return ys, xs
 
 
@@ -77,6 +82,12 @@ def median_u8(values: np.ndarray) -> float:
     """Median of a uint8 array from its histogram (linear time, no sort)."""
     cumulative = np.cumsum(np.bincount(values.ravel(), minlength=256))
     return float(np.searchsorted(cumulative, (cumulative[-1] + 1) // 2))
+
+
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """The q-th percentile (nearest rank) of a uint8 array from its histogram (no sort)."""
+    cumulative = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    return float(np.searchsorted(cumulative, max(1, int(np.ceil(q / 100 * cumulative[-1])))))
 
 
 def colour_distance(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -109,36 +120,64 @@ def measure_background(rgb: np.ndarray) -> Background:
     within the tolerance of the current model, so a subject cut by the frame does not bend it.
     """
     h, w = rgb.shape[:2]
-    ring = max(2, round(0.02 * min(h, w)))
-    ys, xs = border_ring_coordinates(h, w, ring)
-    pixels = rgb.reshape(h, w, -1)[ys, xs].astype(np.float32)
-    design = _design(xs / max(1, w - 1) * 2 - 1, ys / max(1, h - 1) * 2 - 1)
-    colour = np.median(pixels, axis=0)
-    coefficients = np.zeros((6, pixels.shape[1]), np.float32)
-    coefficients[0] = colour
+    flat_index, design = _ring_design(h, w, max(2, round(0.02 * min(h, w))))
+    ring = rgb.reshape(h * w, -1)[flat_index]
+    colour = np.array([median_u8(ring[:, c]) for c in range(ring.shape[1])], dtype=np.float32)
+    distance_flat = colour_distance(ring[:, None, :], colour).ravel()
+    distance, coefficients = distance_flat, None
+    # channels x samples: reductions over channels are then elementwise maxima of long rows
+    pixels = np.ascontiguousarray(ring.T, dtype=np.float32)
     for _ in range(2):
-        distance = np.abs(pixels - design @ coefficients).max(axis=1)
         keep = distance <= _tolerance(distance, None)
-        if keep.sum() < max(12, 0.5 * len(pixels)):
+        if keep.sum() < max(12, 0.5 * distance.size):
             break  # most of the border is not background: keep the flat colour
-        coefficients = np.linalg.lstsq(design[keep], pixels[keep], rcond=None)[0].astype(np.float32)
-    fitted = design @ coefficients
-    distance = np.abs(pixels - fitted).max(axis=1)
+        coefficients = _least_squares(design, pixels, keep)
+        distance = _channel_max(pixels - coefficients.T @ design)
+    fitted = None if coefficients is None else coefficients.T @ design
+    span = 0.0 if fitted is None else float((fitted.max(axis=1) - fitted.min(axis=1)).max())
+    if span < FLAT_SPAN:  # a flat colour: the median, as measured before a model existed
+        fitted, coefficients, distance = None, None, distance_flat
     noise = _noise(distance)
     match = float((distance <= min(foreground_threshold(noise), PLAIN_TOLERANCE)).mean())
-    span = float((fitted.max(axis=0) - fitted.min(axis=0)).max())
-    flat = span < FLAT_SPAN
-    if flat:  # the flat colour is the median, as measured before a model existed
-        distance_flat = np.abs(pixels - colour).max(axis=1)
-        noise = _noise(distance_flat)
-        match = float((distance_flat <= min(foreground_threshold(noise), PLAIN_TOLERANCE)).mean())
     return Background(
-        (colour if flat else np.median(fitted, axis=0)).astype(np.float32), noise, match, None if flat else coefficients
+        colour if fitted is None else np.median(fitted, axis=1).astype(np.float32), noise, match, coefficients
     )
 
 
+def _channel_max(difference: np.ndarray) -> np.ndarray:
+    """Max over channels of |difference| for a channels x samples array."""
+    out = np.abs(difference[0])
+    for row in difference[1:]:
+        np.maximum(out, np.abs(row), out=out)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _ring_design(height: int, width: int, ring: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat pixel indices of the ring samples and their 6 x samples quadratic design (read-only)."""
+    ys, xs = border_ring_coordinates(height, width, ring)
+    design = np.ascontiguousarray(_design(xs / max(1, width - 1) * 2 - 1, ys / max(1, height - 1) * 2 - 1).T)
+    flat_index = ys * width + xs
+    design.flags.writeable = False
+    flat_index.flags.writeable = False
+    return flat_index, design
+
+
+def _least_squares(design: np.ndarray, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(6, C) least-squares coefficients over the kept samples, from the 6x6 normal equations
+    (the terms are scaled to -1..1, so they are well conditioned; a tenth of an SVD's time)."""
+    weighted = design * keep
+    gram = weighted @ design.T + np.float32(1e-6) * np.eye(6, dtype=np.float32)
+    return np.linalg.solve(gram, weighted @ values.T)
+
+
 def _noise(distance: np.ndarray) -> float:
-    """Scaled MAD of the distances that can be background at all."""
+    """Scaled MAD of the distances that can be background at all (uint8: from the histogram)."""
+    if distance.dtype == np.uint8:
+        counts = np.bincount(distance, minlength=256)
+        plausible = counts[: int(PLAIN_TOLERANCE) + 1]
+        cumulative = np.cumsum(plausible if plausible.sum() else counts)
+        return float(np.searchsorted(cumulative, (cumulative[-1] + 1) // 2)) * 1.4826
     plausible = distance[distance <= PLAIN_TOLERANCE]
     return float(np.median(plausible if len(plausible) else distance)) * 1.4826
 
