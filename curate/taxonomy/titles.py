@@ -16,7 +16,8 @@ first, against every taxonomy term (synonyms and plurals included). Then:
    for the category; the one nearest the head noun wins and the others are reported.
 
 A word of six letters or more that is no term but is one typo away from exactly one head-noun
-term (two typos from nine letters) is read as that term, and the note says so ("Sandles").
+term (two typos from nine letters) is read as that term, and the note says so ("Trouzers";
+"Sandles" is two typos from "sandals" and stays unread).
 """
 
 from __future__ import annotations
