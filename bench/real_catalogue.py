@@ -158,13 +158,15 @@ def bench_autobox(dev: Path, labels: pd.DataFrame) -> tuple[dict, dict]:
     return figures, proposals
 
 
-def bench_titles(dev: Path) -> dict:
-    from curate.taxonomy import TitleCategoriser, load_taxonomy
+def score_titles(dev: Path, data: Path = DATA) -> pd.DataFrame:
+    """One row per scored title and mode (the title alone; as the import resolves it, with the
+    retailer's category): what the table expects and what was found, with the rule."""
     from curate.sources.catalogue import resolve_product
     from curate.sources.labels import TaxonomyTermResolver
+    from curate.taxonomy import load_taxonomy
 
     styles = pd.read_csv(dev / "styles.csv")
-    table = pd.read_csv(DATA / "article_types.csv", keep_default_na=False).set_index("article_type")
+    table = pd.read_csv(data / "article_types.csv", keep_default_na=False).set_index("article_type")
     resolver = TaxonomyTermResolver(load_taxonomy())
     rows = []
     for row in styles.itertuples():
@@ -181,7 +183,14 @@ def bench_titles(dev: Path) -> dict:
                 "object_type": target.object_type if target else "", "category": (target.category or "") if target else "", "source": source,
                 "rule": resolution.reason or "",
             })
-    scored = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def bench_titles(dev: Path) -> dict:
+    from curate.taxonomy import TitleCategoriser
+
+    styles = pd.read_csv(dev / "styles.csv")
+    scored = score_titles(dev)
     figures: dict = {"titles_scored": int(scored["id"].nunique()), "titles_in_feed": int(len(styles))}
     for mode, group in scored.groupby("mode"):
         with_category = group[group["exp_category"] != ""]

@@ -2,14 +2,15 @@
 named by id, garments and footwear mapped onto the taxonomy, and the categoriser scored against
 the retailer's articleType (bench/real_dev/article_types.csv)."""
 
+import importlib.util
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from curate.cli.main import app
 from curate.dataset import read_dataset
-from curate.sources.catalogue import resolve_product
-from curate.sources.labels import TaxonomyTermResolver
 from curate.taxonomy import load_taxonomy
 
 COLUMNS = "product_id=id,name=productDisplayName,category=articleType"
@@ -36,24 +37,19 @@ def test_real_feed_imports_with_its_own_columns(real_dev, real_dev_labels, tmp_p
     assert report.is_file()
 
 
+def _bench():
+    """bench/real_catalogue.py, whose scoring of titles against the articleType table this checks."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "real_catalogue.py"
+    spec = importlib.util.spec_from_file_location("real_catalogue_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def scored(real_dev, real_dev_labels):
-    feed = pd.read_csv(real_dev / "styles.csv")
-    table = pd.read_csv(real_dev_labels / "article_types.csv", keep_default_na=False).set_index("article_type")
-    resolver = TaxonomyTermResolver(load_taxonomy())
-    rows = []
-    for row in feed.itertuples():
-        expected = table.loc[row.articleType]
-        if "not scored" in expected.note:
-            continue
-        resolution, _ = resolve_product([("title", row.productDisplayName), ("retailer category", row.articleType)], resolver)
-        target = resolution.target
-        rows.append({
-            "exp_excluded": bool(expected.excluded), "exp_object_type": expected.object_type, "exp_category": expected.category,
-            "excluded": resolution.status == "dropped",
-            "object_type": target.object_type if target else "", "category": (target.category or "") if target else "",
-        })
-    return pd.DataFrame(rows)
+    rows = _bench().score_titles(real_dev, real_dev_labels)
+    return rows[rows["mode"] == "import"]
 
 
 def test_categoriser_agrees_with_the_retailers_article_types(scored):
