@@ -48,7 +48,7 @@ _LISTED = 200
 class DedupRecipe(RecipeModel):
     """Duplicate detection and what to drop."""
 
-    hamming: int = Field(8, ge=0, le=16, description="near-duplicate candidates: pHash bits differing by at most this")
+    hamming: int = Field(8, ge=0, le=64, description="near-duplicate candidates: pHash bits differing by at most this (multi-index hashing up to 16 for large sets)")
     max_residual: float = Field(MAX_RESIDUAL, ge=0, le=255, description="same picture when the aligned colour residual of a candidate pair is at most this")
     max_group: int = Field(20, ge=2, description="at most this many images in one near-duplicate group; the pairs left out are reported")
     policy: Literal["report", "drop-leaks", "keep-one"] = "keep-one"

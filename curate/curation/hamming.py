@@ -18,6 +18,8 @@ import numpy as np
 
 # Below this many hashes the blocked brute force is as fast and simpler.
 BRUTE_FORCE_BELOW = 20_000
+# Above this radius the chunks' flip patterns match most of every table: brute force is cheaper.
+MULTI_INDEX_MAX_RADIUS = 16
 
 
 def hamming_pairs(hashes: np.ndarray, threshold: int, block: int = 2048) -> np.ndarray:
@@ -92,7 +94,7 @@ def multi_index_pairs(hashes: np.ndarray, radius: int, chunks: int | None = None
 
 def pairs_within(hashes: np.ndarray, radius: int) -> np.ndarray:
     """All index pairs (i < j) within `radius` bits, sorted: brute force or multi-index hashing by size."""
-    if len(hashes) < BRUTE_FORCE_BELOW:
+    if len(hashes) < BRUTE_FORCE_BELOW or radius > MULTI_INDEX_MAX_RADIUS:
         pairs = hamming_pairs(hashes, radius)
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))] if len(pairs) else pairs
     return multi_index_pairs(hashes, radius)

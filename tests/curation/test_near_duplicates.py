@@ -142,3 +142,14 @@ def test_multi_index_hashing_finds_exactly_the_brute_force_pairs(n, radius, chun
 
 def test_chunk_count_grows_with_the_number_of_hashes():
     assert chunk_count(1_000_000, 8) == 3 and chunk_count(100_000, 7) == 4
+
+
+def test_wide_radii_stay_allowed_and_fall_back_to_brute_force(monkeypatch):
+    assert DedupRecipe(hamming=24).hamming == 24
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64, size=400, dtype=np.uint64)
+    hashes[1] = hashes[0] ^ np.uint64((1 << 20) - 1)  # 20 bits apart
+    monkeypatch.setattr("curate.curation.hamming.BRUTE_FORCE_BELOW", 10)  # a "large" set
+    monkeypatch.setattr("curate.curation.hamming.multi_index_pairs", lambda *a, **k: pytest.fail("multi-index hashing at radius 20"))
+    pairs = {tuple(p) for p in pairs_within(hashes, 20).tolist()}
+    assert (0, 1) in pairs and pairs == {tuple(p) for p in hamming_pairs(hashes, 20).tolist()}
