@@ -2,9 +2,15 @@
 
 `read_image_size` reads a few hundred bytes (PNG, JPEG, GIF, BMP, WebP) so a 100k-image import
 does not decode 100k images; it also catches zero-byte and truncated files, which would
-otherwise only fail much later, inside a training step. `load_image_rgb` is the one place
-images are decoded: EXIF rotation, CMYK, 16-bit, grayscale, palette and alpha all come out as
-uint8 RGB, HxWx3.
+otherwise only fail much later, inside a training step. Sizes are the displayed ones: an EXIF
+orientation that turns the picture by 90 degrees (JPEG APP1, PNG eXIf, WebP EXIF chunk) swaps
+width and height, so boxes recorded against the size match the decoded pixels.
+
+`load_image_rgb` is the one place images are decoded, always to uint8 RGB, HxWx3, as displayed:
+the EXIF orientation is applied (rotated or mirrored pixels, not just reported); CMYK is
+converted to RGB (inverted Adobe CMYK included, no colour profile); 16-bit grayscale keeps its
+top 8 bits instead of clipping at 255, 16-bit colour is read at 8 bits per channel; grayscale
+and palette images are expanded; alpha is composited on white.
 """
 
 from __future__ import annotations
@@ -74,17 +80,52 @@ def _header_size(path: str | Path, handle, size: int) -> tuple[int, int]:
 def _size_from_header(path: Path, handle, head: bytes) -> tuple[int, int]:
     kind = image_format(head)
     if kind == "png" and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
+        return _displayed(struct.unpack(">II", head[16:24]), _png_orientation(handle))
     if kind == "gif":
         return struct.unpack("<HH", head[6:10])
     if kind == "bmp":
         width, height = struct.unpack("<ii", head[18:26])
         return width, abs(height)  # a negative height means rows are stored top-down
     if kind == "webp":
-        return _webp_size(path, head)
+        return _displayed(_webp_size(path, head), _webp_orientation(handle, head))
     if kind == "jpeg":
         return _jpeg_size(path, handle)
     raise CurateError.at(path, "not a PNG, JPEG, GIF, BMP or WebP image")
+
+
+def _displayed(size: tuple[int, int], orientation: int | None) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in _TRANSPOSING_ORIENTATIONS else size
+
+
+def _png_orientation(handle) -> int | None:
+    """The EXIF orientation of a PNG's eXIf chunk (it must come before the image data), or None."""
+    handle.seek(8)
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return None
+        length, kind = struct.unpack(">I", header[:4])[0], header[4:]
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        if kind == b"eXIf":
+            return _tiff_orientation(handle.read(length))
+        handle.seek(length + 4, os.SEEK_CUR)  # data and CRC
+
+
+def _webp_orientation(handle, head: bytes) -> int | None:
+    """The EXIF orientation of an extended WebP's EXIF chunk (usually after the image data), or None."""
+    if head[12:16] != b"VP8X" or not head[20] & 0x08:  # the header's EXIF flag
+        return None
+    handle.seek(12)
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return None
+        kind, length = header[:4], struct.unpack("<I", header[4:])[0]
+        if kind == b"EXIF":
+            data = handle.read(length)
+            return _tiff_orientation(data[6:] if data.startswith(b"Exif\x00\x00") else data)
+        handle.seek(length + (length & 1), os.SEEK_CUR)  # chunks are padded to an even size
 
 
 def _webp_size(path: Path, head: bytes) -> tuple[int, int]:
@@ -139,7 +180,13 @@ def _exif_orientation(segment: bytes) -> int | None:
     """The Orientation tag (0x0112) of IFD0 in an APP1 Exif segment, or None."""
     if not segment.startswith(b"Exif\x00\x00") or len(segment) < 14:
         return None
-    tiff = segment[6:]
+    return _tiff_orientation(segment[6:])
+
+
+def _tiff_orientation(tiff: bytes) -> int | None:
+    """The Orientation tag (0x0112) of IFD0 in TIFF-structured EXIF data, or None."""
+    if len(tiff) < 8:
+        return None
     endian = {b"II": "<", b"MM": ">"}.get(tiff[:2])
     if endian is None:
         return None

@@ -4,6 +4,8 @@
 - FiftyOne: `fiftyone_db`, a real mongod in a temporary directory under a unique database name
   (set before anything imports FiftyOne, restored afterwards), `planted`, a small dataset with
   known review cases, and `fiftyone_subprocess_env` for a command that starts its own mongod;
+- real photos: `real_dev` (../shared/real-dev, or $CURATE_REAL_DEV) and `real_dev_labels`
+  (bench/real_dev, what was labelled and judged by eye);
 - seeded synthetic datasets: `fmnist_items` and `synthetic_dataset` (Fashion-MNIST items drawn
   on plain canvases, for curation), `garment_dataset` (coloured garment rectangles where they sit
   on a body, for the model stages), `write_rgb`;
@@ -51,6 +53,33 @@ def assets() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def locate_real_dev() -> Path:
+    """The real development photos: $CURATE_REAL_DEV, else ../shared/real-dev beside the repository
+    (beside the main checkout when this is a git worktree). They are read where they lie."""
+    candidates = [Path(os.environ["CURATE_REAL_DEV"])] if os.environ.get("CURATE_REAL_DEV") else []
+    candidates.append(REPO_ROOT.parent / "shared" / "real-dev")
+    git = REPO_ROOT / ".git"
+    if git.is_file():  # a worktree: .git names the main repository's git folder
+        main_checkout = Path(git.read_text().split("gitdir:", 1)[-1].strip()).resolve().parents[2]
+        candidates.append(main_checkout.parent / "shared" / "real-dev")
+    for folder in candidates:
+        if (folder / "styles.csv").is_file() and (folder / "images").is_dir():
+            return folder
+    raise FileNotFoundError(f"real-dev photos not found (looked in {', '.join(map(str, candidates))}); set CURATE_REAL_DEV")
+
+
+@pytest.fixture(scope="session")
+def real_dev() -> Path:
+    """../shared/real-dev: 800 real product photos with the retailer's feed (never copied in)."""
+    return locate_real_dev()
+
+
+@pytest.fixture(scope="session")
+def real_dev_labels() -> Path:
+    """bench/real_dev: labels, the articleType table and the judgements made by eye (ids only)."""
+    return REPO_ROOT / "bench" / "real_dev"
 
 
 @pytest.fixture

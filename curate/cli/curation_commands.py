@@ -87,24 +87,35 @@ def autobox_command(
 @handle_errors
 def dedup_command(
     dataset: Path = DatasetArg,
-    hamming: int = typer.Option(6, "--hamming", help="Near duplicate when perceptual hashes differ by at most this many bits."),
-    policy: str = typer.Option("keep-one", "--policy", help="report | drop-leaks | keep-one"),
+    hamming: int = typer.Option(8, "--hamming", help="Near-duplicate candidates: perceptual hashes differing by at most this many bits."),
+    max_residual: float = typer.Option(7.0, "--max-residual", help="A candidate pair is the same picture when its aligned colour residual (0-255) is at most this."),
+    max_group: int = typer.Option(20, "--max-group", help="At most this many images in one near-duplicate group; the pairs left out are reported."),
+    policy: str = typer.Option("keep-one", "--policy", help="Exact duplicates: report | drop-leaks | keep-one"),
+    near_policy: Optional[str] = typer.Option(None, "--near-policy", help="Near duplicates: report | drop-leaks | keep-one (default: drop-leaks, never stricter than --policy)."),
     multi_label: str = typer.Option("drop", "--multi-label", help="Objects with more than one pattern or style: keep | flag | drop."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler"),
     workers: Optional[int] = typer.Option(None, "--workers"),
 ) -> None:
-    """Find exact and near-duplicate images, report leakage across splits and apply a drop policy.
+    """Find exact and near-duplicate images, report leakage across splits and apply the drop policies.
 
-    Example: curate dedup out/shop --hamming 4 --policy drop-leaks
+    Near duplicates are pHash candidates confirmed on their pixels, grouped around a representative
+    (groups never chain). By default exact copies keep one, near ones drop only training copies of
+    evaluation images.
+
+    Example: curate dedup out/shop --policy keep-one --near-policy report
     """
-    recipe = parse_recipe(DedupRecipe, {"hamming": hamming, "policy": policy, "multi_label_objects": multi_label}, "options")
+    options = {"hamming": hamming, "max_residual": max_residual, "max_group": max_group, "policy": policy, "near_policy": near_policy, "multi_label_objects": multi_label}
+    recipe = parse_recipe(DedupRecipe, options, "options")
     ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
         _, report = derive_dataset(ds, "dedup", lambda source, stage: operations.dedup_images(source.images, source.objects, source.path, run, recipe))
     _print_unreadable(report)
-    table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "multi pattern/style objects")
-    table.add_row(str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])), str(len(report["multi_label_objects"]["objects"])))
+    table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "candidate / confirmed pairs", "pairs cut", "multi pattern/style objects")
+    table.add_row(
+        str(report["exact_groups"]), str(report["near_groups"]), str(report["groups_across_splits"]), str(len(report["leakage"])), str(len(report["dropped_images"])),
+        f"{report['candidate_pairs']} / {report['confirmed_pairs']}", str(report["cut_pairs"]), str(len(report["multi_label_objects"]["objects"])),
+    )
     console.print(table)
     for leak in report["leakage"][:20]:
         console.print(f"[red]leak[/] {leak['split']} image {leak['image_id']} has {leak['kind']} duplicate(s) in train: {', '.join(leak['train_duplicates'])}", highlight=False)

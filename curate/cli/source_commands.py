@@ -31,16 +31,23 @@ def import_source(
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="sagemaker: drop boxes below this confidence (default 0.6)."),
     footwear_pairs: Optional[str] = typer.Option(None, "--footwear-pairs", help="sagemaker: drop-image | keep-both | keep-above when one shoe of a pair fails the threshold."),
     max_brand_share: Optional[float] = typer.Option(None, "--max-brand-share", help="catalogue: cap any brand's share of each category (0..1)."),
+    columns: Optional[str] = typer.Option(None, "--columns", help="catalogue: the feed's column for each role, e.g. product_id=id,name=productDisplayName,category=articleType (or a YAML/JSON file of them)."),
+    images: Optional[str] = typer.Option(None, "--images", help="Where the images are: a folder (coco, voc, sagemaker, catalogue) or, for a catalogue, a template of feed columns such as '/photos/{id}.jpg'."),
 ) -> None:
     """Import a dataset in another format and remap its labels onto the taxonomy.
 
     Prints and writes reports/import.json (images, objects, mapped, dropped by rule, unmapped labels, skipped items with reasons).
 
     Example: curate import deepfashion2 ~/data/deepfashion2 --out out/df2 --on-error skip
+
+    Example: curate import catalogue styles.csv --columns product_id=id,name=productDisplayName,category=articleType --images 'images/{id}.jpg' --out out/feed
     """
     options = {
         name: value
-        for name, value in (("min_confidence", min_confidence), ("footwear_pairs", footwear_pairs), ("max_brand_share", max_brand_share))
+        for name, value in (
+            ("min_confidence", min_confidence), ("footwear_pairs", footwear_pairs), ("max_brand_share", max_brand_share),
+            ("columns", columns), ("images", images),
+        )
         if value is not None
     }
     report = import_to_dataset(source, path, out, on_error=on_error, mapping=mapping, executor=make_executor(executor), **options)

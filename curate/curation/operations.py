@@ -39,12 +39,22 @@ def run_image_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, task
 
 
 def mark_flat_lays(images: pd.DataFrame, root: Path, executor: Executor, only_missing: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Fill `flat_lay` and its reason (`flat_lay_reason`); the report counts the answers by reason."""
     todo = images[images["flat_lay"].isna()] if only_missing else images
     ok, failed = run_image_tasks(executor, flatlay.flat_lay_file, todo, image_paths(todo, root), "flat-lay")
     images = images.copy()
     found = images["image_id"].map({k: v["flat_lay"] for k, v in ok.items()})
     images["flat_lay"] = found.where(found.notna(), images["flat_lay"]).astype("object")
-    return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
+    reasons = images["image_id"].map({k: v["reason"] for k, v in ok.items()})
+    previous = images["flat_lay_reason"] if "flat_lay_reason" in images else pd.Series(None, index=images.index, dtype=object)
+    images["flat_lay_reason"] = reasons.where(reasons.notna(), previous).astype("object")
+    kinds = pd.Series([v["reason"].split(":")[0].split(" (")[0] for v in ok.values()], dtype=object).value_counts()
+    return images, {
+        "checked": len(todo),
+        "flat_lay": int(sum(v["flat_lay"] for v in ok.values())),
+        "by_reason": {str(k): int(n) for k, n in kinds.sort_index().items()},
+        "unreadable": failed,
+    }
 
 
 def autobox_objects(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
@@ -77,9 +87,15 @@ def hash_images(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[p
 
 
 def dedup_images(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, recipe: dedup.DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Hash, then confirm the near-duplicate candidates on their pixels (only the images in a
+    candidate pair are decoded again), group and apply the policies."""
     images, hashed = hash_images(images, root, executor)
-    images, objects, report = dedup.dedup_tables(images, objects, recipe)
-    return images, objects, report | {"unreadable": hashed["unreadable"]}
+    pairs = dedup.candidate_pairs(images, recipe.hamming)
+    involved = images.iloc[np.unique(pairs)] if len(pairs) else images.iloc[:0]
+    ok, failed = run_image_tasks(executor, dedup.signature_file, involved, image_paths(involved, root), "comparing near duplicates")
+    signatures = {image_id: result["signature"] for image_id, result in ok.items()}
+    images, objects, report = dedup.dedup_tables(images, objects, recipe, signatures)
+    return images, objects, report | {"unreadable": hashed["unreadable"] + failed}
 
 
 def split_images(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:

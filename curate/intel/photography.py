@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate.curation.flatlay import measure_background
+from curate.curation.background import measure_background
 from curate.dataset import Dataset, write_text_atomic
 from curate.errors import CurateError
 from curate.imageio import load_image_rgb

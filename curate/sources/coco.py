@@ -1,7 +1,9 @@
 """COCO instances JSON: images, annotations with bbox [x, y, w, h] in pixels, categories.
 
-Images are looked for beside the JSON, in ../images/<split>/, ../<split>/ and ../images/, where
-the split comes from the file name (instances_train2017.json -> train).
+Images are looked for in the `images` folder when one is given, beside the JSON, in
+../images/<split>/ and ../<split>/ (the split comes from the file name: instances_train2017.json
+-> train), and in an images/ or data/ folder beside the JSON or one level up (a COCO JSON
+beside its images/ folder; FiftyOne's export of labels.json beside data/).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.geometry import xywh_to_xyxy
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_json_file, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, read_json_file, report_bad_item, require_file
 
 _SPLIT_NAME = re.compile(r"instances_([a-z]+?)(\d{4})?$")
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test", "gold": "gold"}
@@ -26,7 +28,7 @@ def split_of(json_path: Path) -> tuple[str | None, str | None]:
     return SPLIT_NAMES.get(match.group(1)), match.group(1) + (match.group(2) or "")
 
 
-def read_coco(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
+def read_coco(path: str | Path, *, policy: ErrorPolicy, images: str | Path | None = None) -> SourceRead:
     json_path = require_file(Path(path), "COCO annotation file")
     try:
         doc = read_json_file(json_path)
@@ -52,7 +54,7 @@ def read_coco(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
             file_name = img.get("file_name")
             if not file_name:
                 raise BadItem("image without file_name", field_name="file_name")
-            candidates = [base / file_name, base.parent / "images" / (folder_name or "") / file_name, base.parent / (folder_name or "images") / file_name, base.parent / "images" / file_name]
+            candidates = image_candidates(file_name, base, images, [base.parent / "images" / (folder_name or "") / file_name, base.parent / (folder_name or "images") / file_name])
             objects = [coco_object(ann, i, categories) for i, ann in by_image.get(img.get("id"), [])]
         except BadItem as exc:
             report_bad_item(policy, json_path, exc, where)

@@ -129,6 +129,22 @@ def read_deepfashion_list(path: Path) -> list[tuple[int, str, list[str]]]:
     return rows
 
 
+def image_candidates(name: str, annotation_dir: Path, images: str | Path | None = None, extra: list[Path] | None = None) -> list[Path]:
+    """Where an annotation's image may lie, in order: the folder the user named (by the given
+    relative path, then by file name alone), beside the annotation file, the format's own places
+    (`extra`), and the layouts datasets ship in: an `images/` or `data/` folder (FiftyOne's
+    export) beside the annotation file or one level up."""
+    relative = Path(name)
+    out: list[Path] = []
+    if images is not None:
+        out += [Path(images) / relative, Path(images) / relative.name]
+    out.append(annotation_dir / relative)
+    out += extra or []
+    for root in (annotation_dir, annotation_dir.parent):
+        out += [root / "images" / relative, root / "data" / relative]
+    return list(dict.fromkeys(out))
+
+
 def find_existing(candidates: list[Path]) -> Path:
     """The first candidate that exists, else the first (so the missing-file error names it)."""
     for candidate in candidates:

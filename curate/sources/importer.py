@@ -222,6 +222,8 @@ def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver,
         "skipped": [{"file": p.file, "where": p.where, "field": p.field, "reason": p.message} for p in policy.skipped],
         "splits": value_counts(images, "split") if len(images) else {},
         "categories": value_counts(objects, "category") if len(objects) else {},
+        # feeds: how many labels the title decided, and how many the retailer's category
+        **({"label_sources": value_counts(objects, "label_source")} if "label_source" in objects else {}),
     }
     return images, objects, report
 

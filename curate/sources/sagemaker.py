@@ -14,7 +14,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.geometry import xywh_to_xyxy
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_json_lines, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, read_json_lines, report_bad_item, require_file
 
 FOOTWEAR_PAIRS = ("drop-image", "keep-both", "keep-above")
 DEFAULT_MIN_CONFIDENCE = 0.6
@@ -29,16 +29,19 @@ def label_attribute(line: dict) -> str:
     raise BadItem("no bounding-box label attribute (a key with 'annotations' and a '<key>-metadata' sibling)")
 
 
-def local_image_path(source_ref: str, manifest_dir: Path) -> Path:
-    """An s3:// reference is looked up under the manifest's folder by key, then by file name."""
+def local_image_path(source_ref: str, manifest_dir: Path, images: str | Path | None = None) -> Path:
+    """An s3:// reference is looked up by key, then by file name, under the `images` folder when
+    one is given and under the manifest's folder (and its images/ or data/)."""
     if source_ref.startswith("s3://"):
         key = source_ref[len("s3://") :].split("/", 1)[-1]
-        return find_existing([manifest_dir / key, manifest_dir / Path(key).name, manifest_dir / "images" / Path(key).name])
+        return find_existing(image_candidates(key, manifest_dir, images, [manifest_dir / Path(key).name, manifest_dir / "images" / Path(key).name]))
     path = Path(source_ref)
-    return path if path.is_absolute() else manifest_dir / path
+    if path.is_absolute():
+        return path
+    return find_existing(image_candidates(source_ref, manifest_dir, images)) if images is not None else manifest_dir / path
 
 
-def sagemaker_entry(line: dict, manifest_dir: Path) -> dict:
+def sagemaker_entry(line: dict, manifest_dir: Path, images: str | Path | None = None) -> dict:
     source_ref = line.get("source-ref")
     if not isinstance(source_ref, str) or not source_ref:
         raise BadItem("no 'source-ref'", field_name="source-ref")
@@ -70,7 +73,7 @@ def sagemaker_entry(line: dict, manifest_dir: Path) -> dict:
         )
     return {
         "source_id": source_ref,
-        "path": str(local_image_path(source_ref, manifest_dir)),
+        "path": str(local_image_path(source_ref, manifest_dir, images)),
         "width": sizes[0].get("width"),
         "height": sizes[0].get("height"),
         "human_annotated": meta.get("human-annotated") == "yes",
@@ -107,6 +110,7 @@ def read_sagemaker(
     resolver,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     footwear_pairs: str = "drop-image",
+    images: str | Path | None = None,
 ) -> SourceRead:
     manifest = require_file(Path(path), "SageMaker Ground Truth manifest")
     if footwear_pairs not in FOOTWEAR_PAIRS:
@@ -122,7 +126,7 @@ def read_sagemaker(
     for number, line in read_json_lines(manifest, policy):
         where = f"line {number}"
         try:
-            entry = sagemaker_entry(line, manifest.parent)
+            entry = sagemaker_entry(line, manifest.parent, images)
         except BadItem as exc:
             report_bad_item(policy, manifest, exc, where)
             continue

@@ -1,7 +1,8 @@
 """Pascal VOC XML as labelImg writes it: one file per image, pixel boxes, difficult, truncated.
 
 PATH is a folder of XML files (or a VOC root with Annotations/), or one XML file. The image is
-looked for beside the XML, in ../JPEGImages/ and ../images/, then at the XML's own <path>.
+looked for in the `images` folder when one is given, beside the XML, in ../JPEGImages/, in an
+images/ or data/ folder beside the XML or one level up, then at the XML's own <path>.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, report_bad_item
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, report_bad_item
 
 
 def xml_files(path: Path) -> list[Path]:
@@ -38,7 +39,7 @@ def _flag(node: ET.Element, tag: str) -> bool:
     return (node.findtext(tag) or "0").strip() in ("1", "true", "True")
 
 
-def voc_entry(xml_path: Path) -> dict:
+def voc_entry(xml_path: Path, images: str | Path | None = None) -> dict:
     try:
         root = ET.parse(xml_path).getroot()
     except ET.ParseError as exc:
@@ -47,7 +48,7 @@ def voc_entry(xml_path: Path) -> dict:
     if not filename:
         raise BadItem("no <filename>", field_name="filename")
     folder = xml_path.parent
-    candidates = [folder / filename, folder.parent / "JPEGImages" / filename, folder.parent / "images" / filename]
+    candidates = image_candidates(filename, folder, images, [folder.parent / "JPEGImages" / filename])
     if root.findtext("path"):
         candidates.append(Path(root.findtext("path").strip()))
     size = root.find("size")
@@ -81,12 +82,12 @@ def voc_entry(xml_path: Path) -> dict:
     }
 
 
-def read_voc(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
+def read_voc(path: str | Path, *, policy: ErrorPolicy, images: str | Path | None = None) -> SourceRead:
     files = xml_files(Path(path))
     result = SourceRead(files=[str(f) for f in files])
     for xml_path in files:
         try:
-            result.images.append(voc_entry(xml_path))
+            result.images.append(voc_entry(xml_path, images))
         except BadItem as exc:
             report_bad_item(policy, xml_path, exc)
     return result
