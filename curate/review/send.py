@@ -17,7 +17,7 @@ import pandas as pd
 from curate.dataset import BOX_COLUMNS, Dataset, read_dataset
 from curate.geometry import xyxy_to_xywh
 from curate.progress import track
-from curate.review.connection import import_fiftyone
+from curate.review.connection import import_fiftyone, load_review_dataset
 from curate.review.labels import (
     ATTRIBUTES,
     CATEGORY,
@@ -29,6 +29,7 @@ from curate.review.labels import (
     ORIGIN_TAGS,
     SAMPLE_FIELDS,
     default_review_name,
+    label_entries,
     prepare_tables,
     rows_by_image,
 )
@@ -89,10 +90,7 @@ def _sample_labels(fo, rows: list[dict]) -> tuple[Any, Any, Any, int]:
     if whole:
         row = whole[0]
         category = fo.Classification(label=row["category"], **_label_kwargs(row, "category"))
-        entries = [f"pattern:{row['pattern']}"] if row["pattern"] is not None else []
-        entries += [f"style:{row['style']}"] if row["style"] is not None else []
-        entries += list(row["attributes"] if row["attributes"] is not None else [])
-        attributes = fo.Classifications(classifications=[fo.Classification(label=e, object_id=row["object_id"]) for e in entries])
+        attributes = fo.Classifications(classifications=[fo.Classification(label=e, object_id=row["object_id"]) for e in label_entries(row)])
     return fo.Detections(detections=dets), category, attributes, max(len(whole) - 1, 0)
 
 
@@ -201,7 +199,7 @@ def send_dataset(
         save_views(ds, images, sagemaker_threshold)
         return SendReport(name, "created", added=len(samples), unmirrored_whole_image=unmirrored)
 
-    ds = fo.load_dataset(name)
+    ds = load_review_dataset(fo, name)
     ids, image_ids, hashes = ds.values(["id", "image_id", "curate_hash"])
     sent = dict(zip(image_ids, hashes))
     sample_id = dict(zip(image_ids, ids))
