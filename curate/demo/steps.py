@@ -249,14 +249,16 @@ def step_train_attributes(ctx: RunContext) -> tuple[dict, dict]:
 
 
 def evaluate_stage(ctx: RunContext, stage: str) -> tuple[dict, dict]:
-    """One stage on gold; the detector's boxes also become a FiftyOne evaluation run."""
+    """One stage on gold, also stored as a FiftyOne evaluation run (boxes on the review dataset,
+    categories and attributes on its per-object companion)."""
     from curate.models.evaluate import SUMMARY_KEYS, evaluate_model
 
     metrics, report = evaluate_model(stage, ctx.path("models", stage), ctx.path("datasets", "balanced"), "gold")
     figures = {k: round(metrics[k], 4) if isinstance(metrics[k], float) else metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
-    if "fiftyone" in metrics:  # the detector's run in FiftyOne, with its FP/FN views
+    if "fiftyone" in metrics:  # the run in FiftyOne, with its FP/FN views
         run = metrics["fiftyone"]
-        figures["fiftyone run"] = f"{run['eval_key']}: precision {run['precision']:.4f}, recall {run['recall']:.4f}" if run["stored"] else run["reason"]
+        scores = ", ".join(f"{k} {run[k]:.4f}" for k in ("accuracy", "precision", "recall") if k in run)
+        figures["fiftyone run"] = f"{run['eval_key']}: {scores}" if run["stored"] else run["reason"]
     return figures, {f"{stage} gold report": str(report / "metrics.md")}
 
 

@@ -60,9 +60,15 @@ def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str
     objects = split_objects(dataset, split, "category evaluation")
     objects = objects[objects["category"].notna()].reset_index(drop=True)
     crops = object_crops(dataset, objects, predictor.image_size, random_pad=False)
-    ranked = [[names[i] for i in np.argsort(-p)] for names, p in predictor.probabilities(crops, objects["object_type"].tolist())]
+    scored = predictor.probabilities(crops, objects["object_type"].tolist())
+    ranked = [[names[i] for i in np.argsort(-p)] for names, p in scored]
     labels = sorted({name for names in predictor.labels.values() for name in names})
-    return classification_metrics(objects["category"].tolist(), ranked, labels)
+    metrics = classification_metrics(objects["category"].tolist(), ranked, labels)
+    metrics["predictions"] = [
+        {"object_id": oid, "category": r[0] if r else None, "confidence": float(p.max()) if len(p) else None}
+        for oid, r, (_, p) in zip(objects["object_id"], ranked, scored)
+    ]
+    return metrics
 
 
 def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
@@ -78,6 +84,7 @@ def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, 
     metrics = multilabel_metrics(truth, constrained, predictor.vocabulary)
     plain = multilabel_metrics(truth, probs >= predictor.threshold, predictor.vocabulary)
     metrics["unconstrained"] = {k: plain[k] for k in ("exact_match", "binary_accuracy", "macro_f1", "micro_f1")}
+    metrics["predictions"] = [{"object_id": oid, "labels": d["labels"], "scores": d["scores"]} for oid, d in zip(objects["object_id"], decoded)]
     return metrics
 
 
@@ -194,8 +201,9 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
 def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold", fiftyone: bool = True) -> tuple[dict[str, Any], Path]:
     """Run one stage's model over a split and write its report beside the model.
 
-    Detector predictions are also stored as a FiftyOne evaluation run (when the dataset is in
-    FiftyOne, see `curate review`) so the review loop's false-positive/negative views work."""
+    The predictions are also stored as a FiftyOne evaluation run (when the dataset is in
+    FiftyOne, see `curate review`) so the review loop's false-positive/negative views work: the
+    detector's boxes on the review dataset, categories and attributes on its per-object companion."""
     if stage not in EVALUATORS:
         raise CurateError(f"unknown stage '{stage}'; expected one of {', '.join(EVALUATORS)}")
     model_dir = Path(model_dir)
@@ -203,8 +211,11 @@ def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, 
     dataset = read_dataset(dataset_path)
     metrics = EVALUATORS[stage](model_dir, dataset, split)
     detections = metrics.pop("detections", None)
+    predictions = metrics.pop("predictions", None)
     if detections is not None and fiftyone:
         metrics["fiftyone"] = store_fiftyone_run(dataset, detections, split)
+    if predictions is not None and fiftyone:
+        metrics["fiftyone"] = store_object_run(stage, dataset, predictions, split)
     return metrics, write_report(model_dir, stage, dataset, split, metrics)
 
 
@@ -216,5 +227,17 @@ def store_fiftyone_run(dataset: Dataset, detections: list[dict[str, Any]], split
     scored = dataset.images.loc[dataset.images["split"] == split, "image_id"].tolist()
     try:
         return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}", image_ids=scored)}
+    except CurateError as exc:
+        return {"stored": False, "reason": str(exc)}
+
+
+def store_object_run(stage: str, dataset: Dataset, predictions: list[dict[str, Any]], split: str) -> dict[str, Any]:
+    """Category or attribute predictions per object as a FiftyOne evaluation run `eval_<stage>_<split>`
+    on the review dataset's per-object companion, with its false-positive/negative views."""
+    from curate.review import add_attribute_predictions, add_category_predictions
+
+    add, columns = (add_category_predictions, ["object_id", "category", "confidence"]) if stage == "category" else (add_attribute_predictions, ["object_id", "labels", "scores"])
+    try:
+        return {"stored": True, **add(dataset, pd.DataFrame(predictions, columns=columns), split)}
     except CurateError as exc:
         return {"stored": False, "reason": str(exc)}
