@@ -112,9 +112,9 @@ def confusion_png(confusion: dict[str, Any], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(side + 1, side))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yticks(range(len(labels)), [f"{name} ({int(n)})" for name, n in zip(labels, rows[:, 0])], fontsize=8)
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylabel("true (objects)")
     ax.set_title(title, fontsize=10)
     if len(labels) <= 25:
         for i in range(len(labels)):
@@ -137,6 +137,12 @@ def per_label_png(per_label: dict[str, dict[str, float]], key: str, path: Path, 
     values = [per_label[n][key] for n in names]
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(names) + 1)))
     ax.barh(range(len(names)), values, color="#4c72b0")
+    for i, (name, value) in enumerate(zip(names, values)):
+        # the value on every bar (a zero has no bar to see; COCO's -1 is no ground truth) and the support
+        support = per_label[name].get("support", per_label[name].get("ground_truth"))
+        text = (f"{value:.2f}" if value >= 0 else "n/a") + (f"  n={support}" if support is not None else "")
+        inside = value > 0.75
+        ax.text(value - 0.01 if inside else max(value, 0) + 0.01, i, text, va="center", ha="right" if inside else "left", fontsize=7, color="white" if inside else "black")
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -181,8 +187,11 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
     out.mkdir(parents=True, exist_ok=True)
     pngs = []
     if "confusion" in metrics:
-        confusion_png(metrics["confusion"], out / "confusion.png", f"{stage}: {name}")
+        confusion_png(metrics["confusion"], out / "confusion.png", f"{stage}: {name}, accuracy {metrics['accuracy']:.3f}")
         pngs.append("confusion.png")
+    if stage == "category" and metrics.get("per_class"):
+        per_label_png(metrics["per_class"], "f1", out / "per_class_f1.png", f"category F1 per class: {name}")
+        pngs.append("per_class_f1.png")
     if "per_label" in metrics and metrics["per_label"]:
         per_label_png(metrics["per_label"], "f1", out / "per_label_f1.png", f"{stage} F1 per label: {name}")
         pngs.append("per_label_f1.png")

@@ -83,7 +83,8 @@ def test_curate_evaluate_stores_category_and_attribute_runs(crop_models, fiftyon
         np.testing.assert_array_equal(results.confusion_matrix(), ours[np.ix_(keep, keep)])
         wrong = len(gold) - round(metrics["accuracy"] * len(gold))
         assert len(ods.load_saved_view("category false positives (eval_category_gold)")) == wrong
-        assert (report / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+        for png in ("confusion.png", "per_class_f1.png"):
+            assert (report / png).read_bytes()[:4] == b"\x89PNG" and f"![{png}]({png})" in (report / "metrics.md").read_text()
 
         tagged = json.loads((Path(models["attributes"]) / "evaluation" / "synthetic-gold" / "metrics.json").read_text())
         run = tagged["fiftyone"]
