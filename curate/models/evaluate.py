@@ -167,7 +167,8 @@ def markdown_report(stage: str, title: str, metrics: dict[str, Any], pngs: list[
         lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
     if "fiftyone" in metrics:
         run = metrics["fiftyone"]
-        lines.append(f"| FiftyOne evaluation run | {run['eval_key'] if run['stored'] else 'not stored: ' + run['reason']} |")
+        where = f" in FiftyOne dataset {run['dataset']}" if run.get("dataset") else ""
+        lines.append(f"| FiftyOne evaluation run | {run['eval_key'] + where if run['stored'] else 'not stored: ' + run['reason']} |")
     if "unconstrained" in metrics:
         lines.append("| without taxonomy constraints | " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["unconstrained"].items()) + " |")
     table = metrics.get("per_class") or metrics.get("per_label") or {}

@@ -163,6 +163,8 @@ def _checked(dataset: Dataset, predictions: pd.DataFrame, split: str, columns: S
     if missing:
         raise CurateError.at("predictions", f"missing columns; expected {', '.join(columns)}", field=", ".join(missing))
     object_ids = predictions["object_id"].astype(str).tolist()
+    if not object_ids:
+        raise CurateError.at("predictions", f"no objects of split '{split}' were predicted; expected at least one", field="object_id")
     twice = sorted(predictions.loc[predictions["object_id"].duplicated(), "object_id"].astype(str).unique())
     if twice:
         raise CurateError.at("predictions", f"{len(twice)} object_id(s) predicted more than once, e.g. {twice[0]}; expected one prediction per object", field="object_id")

@@ -72,7 +72,7 @@ def test_curate_evaluate_stores_category_and_attribute_runs(crop_models, fiftyon
         report = Path(models["category"]) / "evaluation" / "synthetic-gold"
         metrics = json.loads((report / "metrics.json").read_text())
         assert metrics["fiftyone"]["stored"] and metrics["fiftyone"]["objects"] == metrics["examples"] == len(gold)
-        assert "| FiftyOne evaluation run | eval_category_gold |" in (report / "metrics.md").read_text()
+        assert "| FiftyOne evaluation run | eval_category_gold in FiftyOne dataset synthetic-objects |" in (report / "metrics.md").read_text()
         assert "predictions" not in metrics
         # FiftyOne's evaluation agrees with the report: accuracy and the confusion matrix
         results = ods.load_evaluation_results("eval_category_gold")

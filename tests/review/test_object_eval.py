@@ -256,6 +256,8 @@ def test_bad_predictions_and_the_companion_are_refused_with_one_clear_line(evalu
         review.add_category_predictions(dataset, pd.DataFrame({"object_id": ["nope"], "category": ["t-shirts"], "confidence": [0.5]}), "gold")
     with pytest.raises(CurateError, match=rf"objects.parquet: field 'split': 1 predicted object\(s\) are not in split 'gold', e.g. {oid('o9')} \(split train\)"):
         review.add_attribute_predictions(dataset, pd.DataFrame({"object_id": [oid("o9")], "labels": [[]], "scores": [{}]}), "gold")
+    with pytest.raises(CurateError, match="no objects of split 'gold' were predicted"):
+        review.add_attribute_predictions(dataset, pd.DataFrame(columns=["object_id", "labels", "scores"]), "gold")
     with pytest.raises(CurateError, match="predicted more than once"):
         review.add_category_predictions(dataset, pd.DataFrame({"object_id": [oid("o0")] * 2, "category": ["t-shirts"] * 2, "confidence": [0.5] * 2}), "gold")
 
