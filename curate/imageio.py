@@ -9,6 +9,7 @@ uint8 RGB, HxWx3.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from pathlib import Path
@@ -35,8 +36,16 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
             width, height = _size_from_header(path, handle, head)
             _check_complete(path, handle, head, size)
     except FileNotFoundError:
+        if path.is_symlink():
+            raise CurateError.at(path, f"image file not found: a broken link to {os.readlink(path)}") from None
         raise CurateError.at(path, "image file not found") from None
-    except (OSError, struct.error) as exc:
+    except IsADirectoryError:
+        raise CurateError.at(path, "expected an image file, found a folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CurateError.at(path, "symbolic link loop (the link never leads to a file)") from None
+        raise CurateError.at(path, f"cannot read the image header: {exc.strerror or exc}") from None
+    except struct.error as exc:
         raise CurateError.at(path, f"cannot read the image header: {exc}") from None
     if width <= 0 or height <= 0:
         raise CurateError.at(path, f"image header gives an invalid size {width}x{height}")

@@ -10,33 +10,87 @@ brand dominates a category.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
 
 from curate.errors import CurateError
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_lines, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_lines, read_text, report_bad_item, require_file
 
 IMAGE_COLUMNS = ("image", "image_path", "image_url")
 REQUIRED = ("product_id", "name")
 
 
-def feed_rows(path: Path, policy: ErrorPolicy) -> list[tuple[str, dict]]:
-    """(where, row) per product; the format follows the file extension."""
+def feed_rows(path: Path, policy: ErrorPolicy, decoding: list[dict[str, str]] | None = None) -> tuple[list[str] | None, list[tuple[str, dict]]]:
+    """(header, [(where, row)]) per product; the format follows the file extension. JSON lines
+    have no header (None): each line names its own fields."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return [(f"line {n}", row) for n, row in read_json_lines(path, policy)]
+        return None, [(f"line {n}", row) for n, row in read_json_lines(path, policy, decoding)]
     if suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        first_row_line = 2  # the header is line 1
-    elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-        first_row_line = None
-    else:
-        raise CurateError.at(path, "expected a .csv, .parquet or .jsonl product feed")
-    records = frame.to_dict("records")
-    return [(f"line {i + first_row_line}" if first_row_line else f"row {i}", r) for i, r in enumerate(records)]
+        return csv_rows(path, policy, decoding)
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise CurateError.at(path, f"not a readable Parquet table: {exc}") from None
+        return [str(c) for c in frame.columns], [(f"row {i}", r) for i, r in enumerate(frame.to_dict("records"))]
+    raise CurateError.at(path, "expected a .csv, .parquet or .jsonl product feed")
+
+
+def csv_rows(path: Path, policy: ErrorPolicy, decoding: list[dict[str, str]] | None) -> tuple[list[str], list[tuple[str, dict]]]:
+    """A CSV feed's header and rows, each row named by the line it starts on.
+
+    A row with more or fewer fields than the header is bad input (skippable); a quote that is
+    never closed makes the rest of the file one field, so it stops the import.
+    """
+    try:
+        text = read_text(path, decoding)
+    except BadItem as exc:
+        raise CurateError.at(path, str(exc)) from None
+    if not text.strip():
+        raise CurateError.at(path, "empty file: expected a header line naming the columns")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[tuple[str, dict]] = []
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise CurateError.at(path, "unterminated quoted field: the quote opened here is never closed, so every later line would be part of it", where=f"line {start}") from None
+            policy.problem(path, f"malformed CSV: {exc}", where=f"line {start}")
+            start = reader.line_num + 1
+            continue
+        where, start = f"line {start}", reader.line_num + 1
+        if header is None:
+            header = [h.strip() for h in record]
+            continue
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            policy.problem(path, f"expected {len(header)} fields (as in the header), found {len(record)}", where=where)
+            continue
+        rows.append((where, dict(zip(header, record))))
+    return header or [], rows
+
+
+def check_columns(path: Path, header: list[str] | None) -> None:
+    """A feed whose header lacks a required column cannot be read row by row: one error for the file."""
+    if header is None:
+        return
+    listed = ", ".join(header) or "no columns"
+    for column in REQUIRED:
+        if column not in header:
+            raise CurateError.at(path, f"missing column (the header has {listed})", where="line 1" if path.suffix.lower() == ".csv" else None, field=column)
+    if not any(c in header for c in IMAGE_COLUMNS):
+        raise CurateError.at(path, f"missing column: expected one of {', '.join(IMAGE_COLUMNS)} (the header has {listed})", where="line 1" if path.suffix.lower() == ".csv" else None, field="image")
 
 
 def _text(row: dict, column: str) -> str | None:
@@ -63,6 +117,7 @@ def catalogue_entry(row: dict, base: Path, resolver) -> dict:
     return {
         "source_id": _text(row, "product_id"),
         "path": image if is_url or Path(image).is_absolute() else str(base / image),
+        "path_field": next(c for c in IMAGE_COLUMNS if _text(row, c)),
         "product_id": _text(row, "product_id"),
         "brand": _text(row, "brand"),
         "name": title,
@@ -106,9 +161,11 @@ def read_catalogue(path: str | Path, *, policy: ErrorPolicy, resolver, max_brand
     feed = require_file(Path(path), "product feed")
     if max_brand_share is not None and not 0.0 < max_brand_share <= 1.0:
         raise CurateError(f"--max-brand-share must be within (0, 1], found {max_brand_share}")
-    result = SourceRead(files=[str(feed)])
+    result = SourceRead(files=[str(feed)], roots=[str(feed.parent)])
+    header, rows = feed_rows(feed, policy, result.decoding)
+    check_columns(feed, header)
     entries = []
-    for where, row in feed_rows(feed, policy):
+    for where, row in rows:
         try:
             entry = catalogue_entry(row, feed.parent, resolver)
         except BadItem as exc:

@@ -6,11 +6,12 @@ looked for beside the XML, in ../JPEGImages/ and ../images/, then at the XML's o
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, report_bad_item
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, read_bytes, report_bad_item
 
 
 def xml_files(path: Path) -> list[Path]:
@@ -29,9 +30,12 @@ def xml_files(path: Path) -> list[Path]:
 def _number(node: ET.Element, tag: str, where: str) -> float:
     text = node.findtext(tag)
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise BadItem(f"expected a number, found {text!r}", where=where, field_name=tag) from None
+    if not math.isfinite(value):
+        raise BadItem(f"expected a finite number, found {text.strip()!r}", where=where, field_name=tag)
+    return value
 
 
 def _flag(node: ET.Element, tag: str) -> bool:
@@ -39,10 +43,11 @@ def _flag(node: ET.Element, tag: str) -> bool:
 
 
 def voc_entry(xml_path: Path) -> dict:
+    data = read_bytes(xml_path, "XML file")
     try:
-        root = ET.parse(xml_path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise BadItem(f"malformed XML: {exc}") from None
+        raise BadItem(f"malformed XML: {exc}", where=f"line {exc.position[0]}") from None
     filename = (root.findtext("filename") or "").strip()
     if not filename:
         raise BadItem("no <filename>", field_name="filename")
@@ -50,6 +55,7 @@ def voc_entry(xml_path: Path) -> dict:
     candidates = [folder / filename, folder.parent / "JPEGImages" / filename, folder.parent / "images" / filename]
     if root.findtext("path"):
         candidates.append(Path(root.findtext("path").strip()))
+    chosen = find_existing(candidates)
     size = root.find("size")
     width = int(_number(size, "width", "size")) if size is not None else None
     height = int(_number(size, "height", "size")) if size is not None else None
@@ -72,7 +78,8 @@ def voc_entry(xml_path: Path) -> dict:
         )
     return {
         "source_id": filename,
-        "path": str(find_existing(candidates)),
+        "path": str(chosen),
+        "path_field": "path" if chosen == candidates[-1] and len(candidates) > 3 else "filename",
         # labelImg writes 0x0 when it could not read the image; the header then decides
         "width": width or None,
         "height": height or None,
@@ -83,7 +90,8 @@ def voc_entry(xml_path: Path) -> dict:
 
 def read_voc(path: str | Path, *, policy: ErrorPolicy) -> SourceRead:
     files = xml_files(Path(path))
-    result = SourceRead(files=[str(f) for f in files])
+    # images sit beside the XML, in ../JPEGImages or ../images: the VOC root is the XML folder's parent
+    result = SourceRead(files=[str(f) for f in files], roots=sorted({str(f.parent.parent) for f in files}))
     for xml_path in files:
         try:
             result.images.append(voc_entry(xml_path))
