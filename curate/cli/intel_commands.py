@@ -127,6 +127,9 @@ def show_photography_report(ds) -> None:
     """`curate report DATASET --photography`: write the photography QA report and summarise it."""
     from curate.intel.photography import photography_report
 
+    if ds.images.empty or not ds.objects["category"].notna().any():
+        console.print(f"nothing to report: {'the dataset has no images' if ds.images.empty else 'no object has a category'}")
+        return
     report = photography_report(ds)
     console.print(f"photography report written to {ds.reports_dir}/photography.md, photography.json and PNG charts")
     console.print("differ most from the catalogue norm: " + ", ".join(report["most_different"][:5]))

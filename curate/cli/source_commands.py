@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curate.cli.common import console, err_console, handle_errors
-from curate.dataset import read_dataset
+from curate.dataset import check_not_input, read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
 from curate.parallel import make_executor
@@ -91,6 +91,7 @@ def export(
 
     Example: curate export out/demo --format yolo --out out/demo-yolo --split train
     """
+    check_not_input(out, [dataset])  # an export never writes into the dataset or around it
     if format not in EXPORTERS:
         raise CurateError(f"unknown export format '{format}' (expected one of {', '.join(EXPORTERS)})")
     written = EXPORTERS[format](read_dataset(dataset), out, split=split)

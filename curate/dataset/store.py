@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,6 +54,10 @@ from curate.errors import CurateError, display
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema, file: str) -> pa.Table:
     """Cast with the declared types for schema columns and inferred types for extra columns."""
     frame = conform_frame(frame, schema)
+    for column in schema:
+        if pa.types.is_list(column.type):
+            # pandas gives an empty or all-null list column a float dtype, which Arrow cannot cast
+            frame[column.name] = pd.Series([list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in frame[column.name]], index=frame.index, dtype=object)
     fields = list(schema)
     for name in frame.columns[len(schema.names):]:
         inferred = pa.Array.from_pandas(frame[name]).type
