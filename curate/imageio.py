@@ -2,9 +2,18 @@
 
 `read_image_size` reads a few hundred bytes (PNG, JPEG, GIF, BMP, WebP) so a 100k-image import
 does not decode 100k images; it also catches zero-byte and truncated files, which would
-otherwise only fail much later, inside a training step. `load_image_rgb` is the one place
-images are decoded: EXIF rotation, CMYK, 16-bit, grayscale, palette and alpha all come out as
-uint8 RGB, HxWx3.
+otherwise only fail much later, inside a training step. Images are decoded in two ways, and
+EXIF rotation, CMYK, 16-bit, grayscale, palette and alpha all come out as uint8 RGB, HxWx3:
+
+- `load_image_rgb`, at full size: where pixels are written or learned from (augmented copies,
+  crops, model inputs);
+- `load_image_reduced`, as small as a step needs (flat-lay detection, hashing and box search
+  look at a few hundred pixels a side): JPEGs are decoded at 1/2, 1/4 or 1/8 scale by the codec
+  itself, so a 13,000 x 13,000 photo never exists in memory at full size.
+
+Either refuses to decode more pixels than CURATE_MAX_PIXELS (default 64 million: a full-size
+decode costs 3-6 bytes a pixel at its peak), which bounds every worker's memory; this cap
+replaces Pillow's decompression-bomb limit.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -153,22 +164,95 @@ def _check_complete(path: Path, handle, head: bytes, size: int) -> None:
         raise CurateError.at(path, "truncated GIF: no trailer byte")
 
 
-def load_image_rgb(path: str | Path) -> np.ndarray:
-    """Decode to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_PIXELS_ENV = "CURATE_MAX_PIXELS"
+_JPEG_SCALES = (8, 4, 2)
+
+
+def max_pixels() -> int:
+    """The most pixels one decode may produce (CURATE_MAX_PIXELS, else the default)."""
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise CurateError(f"{MAX_PIXELS_ENV} must be a number of pixels, found '{raw}'") from None
+    if value <= 0:
+        raise CurateError(f"{MAX_PIXELS_ENV} must be positive, found {value}")
+    return value
+
+
+def jpeg_scale(size_wh: tuple[int, int], min_side: int) -> int:
+    """The largest JPEG reduction (8, 4, 2, else 1) that keeps the longer side at least min_side."""
+    longer = max(size_wh)
+    return next((s for s in _JPEG_SCALES if -(-longer // s) >= min_side), 1)
+
+
+def _check_cap(path: Path, size_wh: tuple[int, int], decoded_wh: tuple[int, int], reduced: bool) -> None:
+    cap = max_pixels()
+    pixels = decoded_wh[0] * decoded_wh[1]
+    if pixels > cap:
+        how = f"decoding it at {decoded_wh[0]}x{decoded_wh[1]} needs" if reduced else "a full-size decode needs"
+        raise CurateError.at(
+            path,
+            f"image is {size_wh[0]}x{size_wh[1]} ({size_wh[0] * size_wh[1] / 1e6:.0f} megapixels): {how} {pixels / 1e6:.0f} megapixels, "
+            f"above the cap of {cap / 1e6:g} (set {MAX_PIXELS_ENV} to raise it, or resize the image)",
+        )
+
+
+@contextmanager
+def _our_pixel_cap():
+    """The pixel cap is checked before decoding; Pillow's own bomb limit would refuse earlier
+    (at open, before a JPEG can be reduced), so it is lifted while we decode."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(path: str | Path, min_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    width, height = read_image_size(path)  # same clear errors for missing, empty and truncated files
+    size = read_image_size(path)  # same clear errors for missing, empty and truncated files
     try:
-        with Image.open(path) as img:
+        with _our_pixel_cap(), Image.open(path) as img:
+            scale = jpeg_scale(img.size, min_side) if min_side and img.format == "JPEG" else 1
+            if scale > 1:
+                # DCT scaling inside the codec: only the reduced image is ever held
+                img.draft(img.mode if img.mode in ("CMYK", "L") else "RGB", (-(-img.size[0] // scale), -(-img.size[1] // scale)))
+            _check_cap(path, size, img.size, reduced=scale > 1)
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb_array(img)
-    except Image.DecompressionBombError:
-        # Pillow's guard against decompression bombs; a real photo this big needs resizing first
-        raise CurateError.at(path, f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above Pillow's safety limit of {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f}; resize it before importing") from None
+            return _displayed_rgb(img), size
+    except CurateError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CurateError.at(path, f"cannot decode image: {exc}") from None
+
+
+def _displayed_rgb(img) -> np.ndarray:
+    """The decoded image as displayed (EXIF orientation applied), as uint8 RGB."""
+    from PIL import ImageOps
+
+    return _to_rgb_array(ImageOps.exif_transpose(img))
+
+
+def load_image_rgb(path: str | Path) -> np.ndarray:
+    """Decode at full size to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
+    return _decode(path, None)[0]
+
+
+def load_image_reduced(path: str | Path, min_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """(RGB array, full displayed (width, height)): decoded as small as keeps the longer side
+    at least `min_side` (JPEGs by 1/2, 1/4 or 1/8; other formats at full size)."""
+    return _decode(path, min_side)
 
 
 def _to_rgb_array(img) -> np.ndarray:

@@ -17,12 +17,14 @@ import pandas as pd
 from pydantic import Field
 
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 from curate.recipes import RecipeModel
 from curate.taxonomy.rules import several_values
 
 # Which copy of a duplicate group survives: evaluation splits first, so a training copy is the one dropped.
 SPLIT_PRIORITY = {"gold": 0, "test": 1, "val": 2, "train": 3}
+# pHash looks at a 32x32 thumbnail: larger JPEGs are decoded reduced, to at least this side.
+PHASH_SIDE = 256
 EVALUATION_SPLITS = ("gold", "test", "val")
 
 
@@ -47,12 +49,14 @@ def phash_hex(rgb: np.ndarray) -> str:
 def hash_file(path: str) -> dict[str, Any]:
     """Per-image task: sha256 of the bytes, pHash and size, or the reason the file is unreadable."""
     try:
-        rgb = load_image_rgb(path)
+        rgb, (width, height) = load_image_reduced(path, PHASH_SIDE)  # the hash looks at 32x32 pixels
+        digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     except (CurateError, OSError) as exc:
         return {"error": str(exc)}
-    return {"error": None, "sha256": digest, "phash": phash_hex(rgb), "width": rgb.shape[1], "height": rgb.shape[0]}
+    return {"error": None, "sha256": digest.hexdigest(), "phash": phash_hex(rgb), "width": width, "height": height}
 
 
 def hamming_pairs(hashes: np.ndarray, threshold: int, block: int = 2048) -> np.ndarray:

@@ -14,10 +14,12 @@ import cv2
 import numpy as np
 
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 
 # Fraction of border pixels that must match the background colour for a flat-lay.
 FLAT_LAY_MIN_BORDER_MATCH = 0.95
+# The border ring's statistics need a few hundred pixels a side: larger JPEGs are decoded reduced.
+REDUCED_SIDE = 512
 # Minimum colour distance counted as "not background", whatever the measured noise.
 MIN_FOREGROUND_CONTRAST = 12.0
 # A plain background stays within this colour distance of its median; a textured scene adapts the
@@ -95,7 +97,7 @@ def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_M
 def flat_lay_file(path: str) -> dict:
     """Per-image task for executors: the flat-lay answer and score, or why the file is unreadable."""
     try:
-        flat, score = is_flat_lay(load_image_rgb(path))
+        flat, score = is_flat_lay(load_image_reduced(path, REDUCED_SIDE)[0])
     except CurateError as exc:
         return {"error": str(exc)}
     return {"error": None, "flat_lay": flat, "score": score}
