@@ -142,6 +142,8 @@ def balance_command(
     policy: str = typer.Option("auto", "--policy", help="auto (flat-lay / on-model per image) | crop (classification crops)"),
     undersample: Optional[int] = typer.Option(None, "--undersample", help="Co-occurrence-aware undersampling limit per group."),
     masks: bool = typer.Option(True, "--masks/--no-masks", help="Recompute flat-lay boxes from the rotated foreground mask."),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Views whose MeanIR may not rise more than --max-rise, e.g. 'category,pattern' (default: the other views, except those nested in --by)."),
+    max_rise: float = typer.Option(0.10, "--max-rise", help="How far a guarded view's MeanIR may rise (0.10: 10 %)."),
     seed: int = typer.Option(0, "--seed"),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler"),
@@ -151,7 +153,8 @@ def balance_command(
 
     Example: curate balance out/shop --by object_type --target 5000
     """
-    recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
+    guarded = None if guard is None else [v.strip() for v in guard.split(",") if v.strip()]
+    recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "guard": guarded, "max_rise": max_rise, "seed": seed}, "options")
     with _executor(executor, scheduler, workers) as run:
         _, report = derive_dataset(dataset, "balance", lambda source, stage: operations.balance_training_split(source.images, source.objects, source.path, stage, run, recipe))
     _print_unreadable(report)
@@ -159,7 +162,17 @@ def balance_command(
     for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):
         table.add_row(group, str(report["counts_before"].get(group, 0)), str(report["counts_after"].get(group, 0)))
     console.print(table)
-    console.print(f"{report['augmented_images']} augmented images; IR after: {report['ir_after']:.3f}" if report["ir_after"] else "nothing to balance")
+    views = Table("view (train split)", "MeanIR before", "MeanIR after", "guard")
+    for label, pair in report["mean_ir"].items():
+        view = {"object types": "object_type", "categories": "category", "patterns": "pattern"}[label]
+        note = "target" if view == recipe.by else f"<= {report['guarded'][view]:.4f}" if view in report["guarded"] else "nested in the target: not guarded" if view in report["not_guarded_nested"] else "-"
+        views.add_row(label, _fmt(pair["before"]), _fmt(pair["after"]), note)
+    console.print(views)
+    console.print(f"{report['augmented_images']} augmented images; IR after: {report['ir_after']:.3f}; stopped: {report['stopped']}" if report["ir_after"] else "nothing to balance")
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _int(text: str, option: str) -> int:
