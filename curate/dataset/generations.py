@@ -56,7 +56,7 @@ from curate.dataset.layout import (
     target_state,
     user_entries,
 )
-from curate.dataset.lock import dataset_lock, holds_lock, release, try_lock
+from curate.dataset.lock import command_name, dataset_lock, holds_lock, release, try_lock
 from curate.dataset.schema import IMAGES_FILE, META_FILE, OBJECTS_FILE
 from curate.errors import CurateError, display
 
@@ -263,6 +263,7 @@ def write_generation(
     created is removed again.
     """
     path = absolute(path)
+    command = command or command_name()
     state = target_state(path)
     adopting = adopt and state == "other" and path.is_dir()
     if fresh and not adopting:
@@ -336,12 +337,16 @@ def _commit(stage: Stage) -> None:
     os.rename(stage.path, target)
     stage.path = target  # until `current` names it, a failure removes it
     fault("renamed")
+    trash = None
     if (path / CURRENT).is_dir() and not (path / CURRENT).is_symlink():
+        # a copy made with links followed: its `current` is a folder, which a link cannot replace
         trash = path / f"{TRASH_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
         trash.mkdir()
         os.replace(path / CURRENT, trash / CURRENT)
     _link(path, CURRENT, f"{GENERATIONS}/{target.name}")  # the swap: one rename
     stage.path = path / f"{STAGING_PREFIX}committed"  # nothing of ours is left to remove
     _fsync_dir(path)
+    if trash is not None:
+        remove_path(trash)
     fault("swapped")
     settle(path, Snapshot(path, target, number), convert=base is not None and base.generation == 0)

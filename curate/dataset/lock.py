@@ -87,6 +87,10 @@ def try_lock(path: str | Path, command: str | None = None) -> int | None:
     while True:
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            raise CurateError.at(path, "not a dataset: no such folder") from None
+        except NotADirectoryError:
+            raise CurateError.at(path, "not a dataset: it is a file") from None
         except OSError as exc:
             raise CurateError.at(lock_path, f"cannot open the dataset's lock file: {exc.strerror}") from None
         try:

@@ -1,7 +1,6 @@
 """Damaged dataset files, bad recipe options and an unwritable --out parent: one clear error
 naming the file and the line or field, and nothing written."""
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -18,13 +17,6 @@ from curate.dataset import images_frame, leftovers, objects_frame, save_tables, 
 runner = CliRunner()
 
 
-def snapshot(folder):
-    out = {}
-    for root, _dirs, files in os.walk(folder, followlinks=True):
-        for name in files:
-            p = os.path.join(root, name)
-            out[os.path.relpath(p, folder)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -59,16 +51,16 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
 @pytest.mark.parametrize("command", [["info"], ["split"], ["autobox", "--executor", "serial"], ["report"], ["export", "--format", "csv"]], ids=lambda c: c[0])
-def test_damaged_dataset_files_give_one_clear_error(damage, command, dataset, tmp_path):
+def test_damaged_dataset_files_give_one_clear_error(damage, command, dataset, tmp_path, folder_snapshot):
     change, message = DAMAGE[damage]
     change(dataset)
-    before = snapshot(dataset)
+    before = folder_snapshot(dataset)
     extra = ["--out", str(tmp_path / "export.csv")] if command[0] == "export" else []
     result = runner.invoke(app, [command[0], str(dataset), *command[1:], *extra])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"{dataset}/{message}" in errors[0], result.output
-    assert snapshot(dataset) == before and not leftovers(dataset)
+    assert folder_snapshot(dataset) == before and not leftovers(dataset)
     assert not (tmp_path / "export.csv").exists()
 
 

@@ -1,7 +1,6 @@
 """--out never destroys what is there: an unrelated folder, a file, the input folder, its parent
 and a folder inside it are refused; an existing dataset is replaced only with --overwrite."""
 
-import hashlib
 import os
 import shutil
 
@@ -15,13 +14,6 @@ from curate.dataset import leftovers, read_dataset
 runner = CliRunner()
 
 
-def snapshot(folder):
-    out = {}
-    for root, _dirs, files in os.walk(folder, followlinks=True):
-        for name in files:
-            p = os.path.join(root, name)
-            out[os.path.relpath(p, folder)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -58,23 +50,23 @@ def test_a_file_is_refused_and_not_renamed(voc, tmp_path):
 
 
 @pytest.mark.parametrize("where, says", [("input", "is the input"), ("parent", "holds the input"), ("inside", "lies inside the input")])
-def test_the_input_its_parent_and_a_folder_inside_it_are_refused(voc, where, says):
+def test_the_input_its_parent_and_a_folder_inside_it_are_refused(voc, where, says, folder_snapshot):
     out = {"input": voc, "parent": voc.parent, "inside": voc / "ds"}[where]
-    before = snapshot(voc.parent)
+    before = folder_snapshot(voc.parent)
     for extra in ((), ("--overwrite",)):
         result = run_import(voc, out, *extra)
         assert refused(result, f"--out {says} {voc}"), result.output
-    assert snapshot(voc.parent) == before and not (voc / "ds").exists()
+    assert folder_snapshot(voc.parent) == before and not (voc / "ds").exists()
 
 
-def test_an_existing_dataset_is_replaced_only_with_overwrite(voc, tmp_path, assets):
+def test_an_existing_dataset_is_replaced_only_with_overwrite(voc, tmp_path, assets, folder_snapshot):
     out = tmp_path / "ds"
     assert run_import(voc, out).exit_code == 0
-    before = snapshot(out)
+    before = folder_snapshot(out)
     coco = ["import", "coco", str(assets / "coco" / "annotations" / "instances_train.json"), "--out", str(out), "--executor", "serial"]
     result = runner.invoke(app, coco)
     assert refused(result, f"{out}: --out is an existing curate dataset: add --overwrite to replace it"), result.output
-    assert snapshot(out) == before
+    assert folder_snapshot(out) == before
     result = runner.invoke(app, [*coco, "--overwrite"])
     assert result.exit_code == 0, result.output
     assert read_dataset(out).images["source"].unique().tolist() == ["coco"] and not leftovers(out)
@@ -101,10 +93,10 @@ def test_build_output_follows_the_same_rules(tmp_path, voc):
     assert build(tmp_path / "built", "--overwrite").exit_code == 0
 
 
-def test_export_never_writes_into_the_dataset(voc, tmp_path):
+def test_export_never_writes_into_the_dataset(voc, tmp_path, folder_snapshot):
     out = tmp_path / "ds"
     assert run_import(voc, out).exit_code == 0
-    before = snapshot(out)
+    before = folder_snapshot(out)
     result = runner.invoke(app, ["export", str(out), "--format", "yolo", "--out", str(out / "yolo")])
     assert refused(result, f"--out lies inside the input {out}"), result.output
-    assert snapshot(out) == before
+    assert folder_snapshot(out) == before

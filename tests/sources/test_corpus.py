@@ -9,7 +9,6 @@ itself is unusable).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,14 +27,6 @@ CASES = yaml.safe_load((ASSETS / "bad" / "cases.yaml").read_text())
 runner = CliRunner()
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file under a folder (links followed) by relative path and content hash."""
-    out = {}
-    for root, _dirs, files in os.walk(folder, followlinks=True):
-        for name in files:
-            p = Path(root) / name
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "(broken link)"
-    return out
 
 
 def _loop(link: Path) -> None:
@@ -95,11 +86,11 @@ def existing(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if "error" in c], ids=lambda c: c["case"])
-def test_bad_input_gives_one_clear_error_and_loses_nothing(case, tmp_path, existing):
+def test_bad_input_gives_one_clear_error_and_loses_nothing(case, tmp_path, existing, folder_snapshot):
     _, path = prepare(case, tmp_path)
     target = tmp_path / "existing"
     shutil.copytree(existing, target, symlinks=True)
-    before = snapshot(target)
+    before = folder_snapshot(target)
 
     result = run_import(case, path, target, "--overwrite")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
@@ -107,7 +98,7 @@ def test_bad_input_gives_one_clear_error_and_loses_nothing(case, tmp_path, exist
     errors = error_lines(result)
     assert len(errors) == 1, result.output
     assert expand(case["error"], tmp_path) in errors[0].replace("\n", " ")
-    assert snapshot(target) == before and not leftovers(target)
+    assert folder_snapshot(target) == before and not leftovers(target)
 
     fresh = tmp_path / "new"
     result = run_import(case, path, fresh)
