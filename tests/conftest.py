@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -80,6 +81,24 @@ def real_dev() -> Path:
 def real_dev_labels() -> Path:
     """bench/real_dev: labels, the articleType table and the judgements made by eye (ids only)."""
     return REPO_ROOT / "bench" / "real_dev"
+
+
+def _folder_snapshot(folder: Path) -> dict[str, str]:
+    """Every file under a folder (links followed, so a dataset's current generation) by relative
+    path and content hash."""
+    found = {}
+    for root, _dirs, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = Path(root) / name
+            found[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "(broken link)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def folder_snapshot():
+    """`folder_snapshot(folder)`: {relative path: sha256} of every file under it, links followed
+    (to prove that a failed command changed nothing)."""
+    return _folder_snapshot
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from curate.curation.background import distance_map, measure_background, median_
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
 from curate.geometry import iou_xyxy, tight_box_xyxy, xyxy_px_to_rel
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 
 # Boxes are searched on a copy subsampled until its longer side is at most this many pixels:
 # Canny and the morphology then cost a small, fixed fraction of decoding whatever the photo's size.
@@ -337,13 +337,14 @@ def autobox_file(task: tuple[str, bool]) -> dict[str, Any]:
     """Decode one image and propose boxes; relative xyxy + confidence, or the reason it failed."""
     path, split_pairs = task
     try:
-        rgb = load_image_rgb(path)
+        # the search runs on at most WORK_SIDE pixels a side: decode a JPEG at about twice that
+        rgb, (width, height) = load_image_reduced(path, 2 * WORK_SIDE)
     except CurateError as exc:
         return {"error": str(exc), "boxes": []}
-    h, w = rgb.shape[:2]
+    h, w = rgb.shape[:2]  # the decoded pixels the boxes are found in
     result = propose(rgb, split_pairs)
     return {
-        "error": None, "width": w, "height": h, "boxes": [(*p.xyxy_rel(w, h), p.confidence) for p in result.boxes],
+        "error": None, "width": width, "height": height, "boxes": [(*p.xyxy_rel(w, h), p.confidence) for p in result.boxes],
         "reason": result.reason, "notes": list(result.notes),
     }
 
