@@ -4,7 +4,10 @@
     validate.py  whole-table validation, every bad row at once
     store.py     read and write the tables and dataset.yaml, atomically; staged datasets
     derive.py    derive a dataset from another (a curation step's output)
+    changes.py   rows of changes.parquet, the log of curator edits
 """
+
+from curate.dataset.changes import OBJECT_FIELD, format_value, object_json
 
 from curate.dataset.derive import carry_files, derive_dataset, rebase_paths
 from curate.dataset.schema import (
@@ -43,8 +46,8 @@ from curate.dataset.validate import validate_tables
 
 __all__ = [
     "BOX_COLUMNS", "BOX_ORIGINS", "CHANGES_FILE", "CHANGES_SCHEMA", "IMAGES_FILE", "IMAGES_SCHEMA", "META_FILE",
-    "OBJECTS_FILE", "OBJECTS_SCHEMA", "REVIEW_STATUSES", "SCHEMA_VERSION", "SPLITS",
-    "Dataset", "append_changes", "carry_files", "counts", "derive_dataset", "empty_table", "image_paths", "images_frame",
-    "is_url", "objects_frame", "read_dataset", "rebase_paths", "save_tables", "staged_dataset", "stable_id", "summary",
+    "OBJECT_FIELD", "OBJECTS_FILE", "OBJECTS_SCHEMA", "REVIEW_STATUSES", "SCHEMA_VERSION", "SPLITS",
+    "Dataset", "append_changes", "carry_files", "counts", "derive_dataset", "empty_table", "format_value", "image_paths", "images_frame",
+    "is_url", "object_json", "objects_frame", "read_dataset", "rebase_paths", "save_tables", "staged_dataset", "stable_id", "summary",
     "validate_tables", "value_counts", "write_parquet_atomic", "write_text_atomic",
 ]
