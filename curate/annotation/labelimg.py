@@ -10,7 +10,9 @@
 Open it with `labelImg OUT/JPEGImages OUT/classes.txt OUT/Annotations`. On the way back only
 the XML files that differ from the export are read (an untouched file says nothing); a file
 whose image changed in the dataset since the export is a conflict and is left out. A saved file
-with no boxes (labelImg's "verify image" on an empty picture) says `none`.
+with no boxes (labelImg's "verify image" on an empty picture) says `none`. After an import the
+manifest records the files and objects as imported, so the folder can be edited and imported
+again: only what changed since is read.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pandas as pd
 
 from curate.annotation.merge import LOGGED
 from curate.annotation.read import ReadResult, read_voc_folder
-from curate.dataset import Dataset, format_value
+from curate.dataset import Dataset, format_value, write_text_atomic
 from curate.errors import CurateError, Problem
 from curate.exporters.common import class_names, export_images, place_image
 from curate.exporters.voc import voc_xml
@@ -130,4 +132,21 @@ def read_labelimg_folder(folder: str | Path, dataset: Dataset) -> tuple[ReadResu
             row.key, row.other_keys = entry["image_id"], ()
     missing = sorted(set(entries) - {f.stem for f in files})
     return read, {"files": len(files), "unchanged_files": unchanged, "changed_files": len(changed),
-                  "missing_files": missing, "conflicts": conflicts}
+                  "missing_files": missing, "conflicts": conflicts, "read_files": [str(f) for f in changed]}
+
+
+def record_import(folder: str | Path, files: list[str], objects: pd.DataFrame, left_out: set[str]) -> None:
+    """Remember the imported files and their images' objects as the folder's new baseline.
+
+    `left_out` holds the image ids that were not imported (bad rows skipped): they keep the old
+    baseline, so they are read again next time."""
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    entries = manifest["images"]
+    imported = [Path(f) for f in files if Path(f).stem in entries and entries[Path(f).stem]["image_id"] not in left_out]
+    digests = _digests(objects, [entries[f.stem]["image_id"] for f in imported])
+    for xml_path in imported:
+        entry = entries[xml_path.stem]
+        entry["xml_sha256"], entry["objects_sha256"] = file_sha256(xml_path), digests[entry["image_id"]]
+    manifest["imported_at"] = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate.annotation.check import check_rows
-from curate.annotation.labelimg import export_labelimg, is_labelimg_folder, read_labelimg_folder
+from curate.annotation.labelimg import export_labelimg, is_labelimg_folder, read_labelimg_folder, record_import
 from curate.annotation.merge import apply_answers
 from curate.annotation.read import TABLE_SUFFIXES, read_boxes
 from curate.annotation.selection import select_images
@@ -92,13 +92,15 @@ def import_boxes(dataset_path: str | Path, source: str | Path, *, units: str = "
     objects, changes, report = boxes_from_file(dataset.images, dataset.objects, source, units=units, key=key, on_error=on_error, taxonomy=tax, dataset=dataset)
     if not changes:
         write_text_atomic(dataset.reports_dir / f"{STEP}.json", json.dumps(report, indent=2, default=str) + "\n")
-        return report
+    else:
 
-    def work(current: Dataset, stage: Path):
-        append_changes(stage, pd.DataFrame(changes, columns=list(CHANGES_SCHEMA.names)))
-        return current.images, objects, report
+        def work(current: Dataset, stage: Path):
+            append_changes(stage, pd.DataFrame(changes, columns=list(CHANGES_SCHEMA.names)))
+            return current.images, objects, report
 
-    derive_dataset(dataset, STEP, work)
+        derive_dataset(dataset, STEP, work)
+    if "folder" in report:
+        record_import(source, report["folder"]["read_files"], objects, set(report["skipped_images"]))
     return report
 
 
