@@ -171,7 +171,7 @@ def check_rows(rows: list[BoxRow], images: pd.DataFrame, taxonomy: Taxonomy) -> 
                 result.not_in_dataset.append({"key": row.key, "status": status, "file": row.file, "where": row.where})
             elif not found:
                 what = "an empty cell" if not row.key else f"'{row.key}'"
-                result.problems.append(_box_problem(row, row.key_field, f"expected the source_id or file name of an image in the dataset, found {what}"))
+                result.problems.append(_box_problem(row, row.key_field, f"expected the source_id or file name of an image in the dataset, found {what} (left out by the import? see reports/import.json)"))
             else:
                 result.problems.append(_box_problem(row, row.key_field, f"expected one image for '{row.key}', found {len(found)} (image_id {', '.join(found[:5])})"))
             continue

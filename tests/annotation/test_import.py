@@ -136,7 +136,7 @@ def test_auto_boxing_leaves_images_a_curator_answered_alone(box_catalogue, asset
 
 
 BAD_ROWS = [
-    ("Z999,upper-body,0.1,0.1,0.5,0.5", "line 2: field 'id': expected the source_id or file name of an image in the dataset, found 'Z999'"),
+    ("Z999,upper-body,0.1,0.1,0.5,0.5", "line 2: field 'id': expected the source_id or file name of an image in the dataset, found 'Z999' (left out by the import? see reports/import.json)"),
     ("T100,handbag,0.1,0.1,0.5,0.5", "line 2: field 'label': expected an object type (upper-body, lower-body, full-body, footwear), a category of the taxonomy or a status (excluded, no boxes, none, skip), found 'handbag'"),
     ("T100,upper-body,nan,0.1,0.5,0.5", "line 2: field 'x_min': expected a finite number, found nan"),
     ("T100,upper-body,0.1,0.1,inf,0.5", "line 2: field 'x_max': expected a finite number, found inf"),
