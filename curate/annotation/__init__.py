@@ -11,7 +11,7 @@ The same import serves a curator's own labelImg or FiftyOne annotations; the Fif
 annotation backends (CVAT, Label Studio) go through `curate.review.annotate`.
 """
 
-from curate.annotation.check import Answer, HandBox, LabelTarget, check_rows
+from curate.annotation.check import Answer, HandBox, check_rows
 from curate.annotation.labelimg import MANIFEST, export_labelimg, read_labelimg_folder
 from curate.annotation.merge import apply_answers, merge_image
 from curate.annotation.read import STATUSES, BoxRow, read_box_table, read_boxes, read_voc_folder
@@ -19,7 +19,7 @@ from curate.annotation.selection import select_images
 from curate.annotation.workflow import boxes_from_file, describe_selection, export_for_labelimg, import_boxes
 
 __all__ = [
-    "MANIFEST", "STATUSES", "Answer", "BoxRow", "HandBox", "LabelTarget", "apply_answers", "boxes_from_file", "check_rows",
+    "MANIFEST", "STATUSES", "Answer", "BoxRow", "HandBox", "apply_answers", "boxes_from_file", "check_rows",
     "describe_selection", "export_for_labelimg", "export_labelimg", "import_boxes", "merge_image", "read_box_table",
     "read_boxes", "read_labelimg_folder", "read_voc_folder", "select_images",
 ]

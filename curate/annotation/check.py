@@ -21,7 +21,7 @@ from curate.errors import Problem
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.sources.importer import BOX_TOLERANCE_PX
 from curate.sources.labels import TaxonomyTermResolver
-from curate.taxonomy import Taxonomy
+from curate.taxonomy import Target, Taxonomy
 
 # relative coordinates may overshoot 0..1 by float noise, nothing more
 REL_TOLERANCE = 1e-6
@@ -29,20 +29,10 @@ REL_TOLERANCE = 1e-6
 HARMLESS_WHEN_ABSENT = ("skip", "excluded")
 
 
-@dataclass(frozen=True)
-class LabelTarget:
-    """What a box label means in the taxonomy."""
-
-    object_type: str
-    category: str | None = None
-    style: str | None = None
-    pattern: str | None = None
-
-
 @dataclass
 class HandBox:
     label: str  # as written: the source_label of an object it creates
-    target: LabelTarget
+    target: Target  # what the label means in the taxonomy
     box: tuple[float, float, float, float]  # relative xyxy
     origin: str  # "file line 4"
 
@@ -66,23 +56,20 @@ class CheckedBoxes:
 
 
 class LabelResolver:
-    """A box label -> LabelTarget: an object type, a category, or a term the title categoriser knows."""
+    """A box label -> taxonomy Target: an object type, a category, or a term the title categoriser knows."""
 
     def __init__(self, taxonomy: Taxonomy):
         self.tax = taxonomy
         self.terms = TaxonomyTermResolver(taxonomy)
 
-    def resolve(self, label: str) -> LabelTarget | None:
+    def resolve(self, label: str) -> Target | None:
         text = label.strip().lower()
         if text in self.tax.object_types:
-            return LabelTarget(text)
+            return Target(text)
         if text in self.tax.categories:
-            return LabelTarget(self.tax.object_type_of(text), text)
+            return Target(self.tax.object_type_of(text), text)
         resolution = self.terms.resolve(label)
-        if resolution.status != "mapped":
-            return None
-        target = resolution.target
-        return LabelTarget(target.object_type, target.category, target.style, target.pattern)
+        return resolution.target if resolution.status == "mapped" else None
 
     def expected(self) -> str:
         return f"an object type ({', '.join(self.tax.object_types)}), a category of the taxonomy or a status ({', '.join(sorted(set(STATUSES)))})"
