@@ -19,7 +19,8 @@ each with its object type or category. On such an image:
    label with `box_origin` manual, which tells auto-boxing to leave it alone.
 
 `none` is an image with no hand boxes (steps 2 and 4 only); `excluded` deletes every object of
-the image; `skip` leaves it as it is. New and changed objects get `box_origin` manual and
+the image; `skip` leaves it as it is. New and moved boxes get `box_origin` manual (a box only
+relabelled keeps its origin and confidence); every object whose box or labels changed gets
 `review_status` edited, as an edit synced from the review App does.
 """
 
@@ -128,8 +129,9 @@ def merge_image(image_id: str, rows: list[dict], answer: Answer, image_wh: tuple
         moved = edge_shift_xyxy_px(hand[i].box, _box(row), size)[0] > UNCHANGED_PX
         if moved:
             _set_box(row, hand[i].box)
+            row["box_origin"] = "manual"
         if moved or _labels(row) != before:
-            _edited(row)
+            row["review_status"] = "edited"
         kept.append(row)
     matched = {j for _, j in pairs}
     for j, row in enumerate(boxed):

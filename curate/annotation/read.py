@@ -75,7 +75,7 @@ def _table_frame(path: Path) -> tuple[pd.DataFrame, int | None]:
     its first row (None: rows are numbered from 0)."""
     try:
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), 2
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"), 2
         return pd.DataFrame(pq.read_table(path).to_pylist(), dtype=object), None
     except (ValueError, OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         raise CurateError.at(path, f"cannot read the box table: {exc}") from None

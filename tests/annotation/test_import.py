@@ -230,3 +230,26 @@ def test_boxes_import_command(box_catalogue, assets, tmp_path):
     failed = runner.invoke(app, ["boxes", "import", str(box_catalogue), str(bad)])
     assert failed.exit_code == 1
     assert f"{bad}: line 15: field 'y_max': expected a relative coordinate within 0..1" in failed.output
+
+
+def test_an_auto_box_relabelled_keeps_its_origin_and_a_moved_one_becomes_manual(box_catalogue, tmp_path):
+    ds = read_dataset(box_catalogue)
+    objects = ds.objects.copy()
+    jumper = objects["image_id"] == image_id("K500")
+    objects.loc[jumper, ["x_min", "y_min", "x_max", "y_max", "box_confidence"]] = [0.15, 0.2, 0.85, 0.75, 0.7]
+    objects.loc[jumper, "box_origin"] = "canny"
+    for col in ("x_min", "y_min", "x_max", "y_max", "box_confidence"):
+        objects[col] = objects[col].astype("float32")
+    save_tables(box_catalogue, ds.images, objects, ds.meta)
+    table = tmp_path / "boxes.csv"
+    table.write_text("id,label,x_min,y_min,x_max,y_max\nK500,upper-body,0.15,0.2,0.85,0.75\n")
+    assert import_boxes(box_catalogue, table)["changes"] == 0  # the same box and object type: nothing to change
+    table.write_text("\ufeffid,label,x_min,y_min,x_max,y_max\nK500,full-body,0.152,0.2,0.85,0.75\n")  # a spreadsheet's BOM, a quarter pixel off
+    import_boxes(box_catalogue, table)
+    relabelled = objects_of(read_dataset(box_catalogue), "K500").iloc[0]
+    assert plain(relabelled[["object_type", "category", "box_origin", "review_status"]]) == ["full-body", None, "canny", "edited"]
+    assert rounded([relabelled["x_min"], relabelled["box_confidence"]]) == [0.15, 0.7]
+    table.write_text("id,label,x_min,y_min,x_max,y_max\nK500,full-body,0.2,0.2,0.85,0.75\n")
+    import_boxes(box_catalogue, table)
+    moved = objects_of(read_dataset(box_catalogue), "K500").iloc[0]
+    assert plain(moved[["box_origin", "box_confidence"]]) == ["manual", None] and rounded([moved["x_min"]]) == [0.2]
