@@ -1,4 +1,4 @@
-"""`curate boxes import|export|annotate|load`: hand-drawn boxes in and out of a dataset."""
+"""`curate boxes import|export|load`: hand-drawn boxes in and out of a dataset."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ def import_(
 @handle_errors
 def export(
     dataset: Path = DatasetArg,
-    out: Path = typer.Option(..., "--out", help="New folder to write (labelImg layout)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="New folder to write in labelImg's layout."),
+    run: Optional[str] = typer.Option(None, "--run", help="Instead of a folder: an annotation run of this name on a CVAT / Label Studio server (FiftyOne's annotation API)."),
+    backend: Optional[str] = BackendOption,
     where: Optional[str] = WhereOption,
     on_model: bool = OnModelOption,
     without_boxes: bool = WithoutBoxesOption,
@@ -92,13 +94,29 @@ def export(
     name: Optional[str] = NameOption,
     limit: Optional[int] = LimitOption,
 ) -> None:
-    """Write the images that need boxes as a labelImg folder, prefilled with their boxes.
+    """Send the images that need boxes out to be annotated, prefilled with the boxes they have.
 
-    Annotate it with labelImg (one XML per image; a verified image without boxes means none), then bring it back with `curate boxes import DATASET FOLDER`.
+    With --out: a labelImg folder (one XML per image; a verified image without boxes means none); bring it back with `curate boxes import DATASET FOLDER`. With --run: the same images go to the CVAT or Label Studio server of FiftyOne's annotation config (e.g. FIFTYONE_CVAT_URL, FIFTYONE_CVAT_USERNAME, FIFTYONE_CVAT_PASSWORD); bring them back with `curate boxes load DATASET --run NAME`.
 
     Example: curate boxes export out/shop --out out/to-box --on-model --without-boxes
     Example: curate boxes export out/shop --out out/to-box --where "split == 'gold' and boxes == 0"
+    Example: curate boxes export out/shop --run on-model-1 --backend cvat --on-model --without-boxes
     """
+    from curate.errors import CurateError
+
+    if (out is None) == (run is None):
+        raise CurateError("give --out DIR (a labelImg folder) or --run NAME (an annotation run on a CVAT / Label Studio server), not both")
+    if backend is not None and run is None:
+        raise CurateError("--backend goes with --run NAME (a labelImg folder needs no server)")
+    if run is not None:
+        from curate.review.annotate import backend_settings, request_annotations
+
+        backend_settings(backend)  # a missing server is the first thing to say
+        ids, _ = _selection(dataset, where, on_model, without_boxes, split, view, name, limit)
+        sent = request_annotations(dataset, ids, run, backend=backend, name=name)
+        console.print(f"{sent['samples']} sample(s) of FiftyOne dataset {sent['name']} sent to {sent['backend']} as run '{run}'")
+        console.print(f"when done: curate boxes load {dataset} --run {run}", highlight=False)
+        return
     from curate.annotation import export_labelimg
     from curate.dataset import read_dataset
     from curate.taxonomy import load_taxonomy
@@ -110,44 +128,15 @@ def export(
     console.print(f"then: curate boxes import {dataset} {out}", highlight=False, soft_wrap=True)
 
 
-@app.command("annotate")
-@handle_errors
-def annotate(
-    dataset: Path = DatasetArg,
-    anno_key: str = typer.Option(..., "--run", help="Name of the annotation run (used again by `curate boxes load`)."),
-    backend: Optional[str] = BackendOption,
-    where: Optional[str] = WhereOption,
-    on_model: bool = OnModelOption,
-    without_boxes: bool = WithoutBoxesOption,
-    split: Optional[str] = SplitOption,
-    view: Optional[str] = ViewOption,
-    name: Optional[str] = NameOption,
-    limit: Optional[int] = LimitOption,
-) -> None:
-    """Send the images that need boxes to a CVAT or Label Studio server through FiftyOne.
-
-    The server comes from FiftyOne's annotation config (e.g. FIFTYONE_CVAT_URL, FIFTYONE_CVAT_USERNAME, FIFTYONE_CVAT_PASSWORD); without one, use `curate boxes export`.
-
-    Example: curate boxes annotate out/shop --run on-model-1 --backend cvat --on-model --without-boxes
-    """
-    from curate.review.annotate import backend_settings, request_annotations
-
-    backend_settings(backend)  # a missing server is the first thing to say
-    ids, _ = _selection(dataset, where, on_model, without_boxes, split, view, name, limit)
-    report = request_annotations(dataset, ids, anno_key, backend=backend, name=name)
-    console.print(f"{report['samples']} sample(s) of FiftyOne dataset {report['name']} sent to {report['backend']} as run '{anno_key}'")
-    console.print(f"when done: curate boxes load {dataset} --run {anno_key}", highlight=False)
-
-
 @app.command("load")
 @handle_errors
 def load(
     dataset: Path = DatasetArg,
-    anno_key: str = typer.Option(..., "--run", help="The annotation run `curate boxes annotate` started."),
+    anno_key: str = typer.Option(..., "--run", help="The annotation run `curate boxes export --run` started."),
     backend: Optional[str] = BackendOption,
     name: Optional[str] = NameOption,
 ) -> None:
-    """Bring a CVAT / Label Studio run's boxes back: into FiftyOne, then into the tables.
+    """Bring a CVAT / Label Studio run (`curate boxes export --run`) back: into FiftyOne, then into the tables and the change log.
 
     Example: curate boxes load out/shop --run on-model-1
     """

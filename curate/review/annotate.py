@@ -77,7 +77,7 @@ def request_annotations(dataset_path: str | Path, image_ids: list[str], anno_key
     fo = import_fiftyone()
     ds = load_review_dataset(fo, sent.name)
     if anno_key in ds.list_annotation_runs():
-        raise CurateError(f"FiftyOne dataset '{sent.name}' already has an annotation run '{anno_key}': load it with `curate boxes load`, or choose another --run")
+        raise CurateError(f"FiftyOne dataset '{sent.name}' already has an annotation run '{anno_key}': bring it back with `curate boxes load`, or choose another --run")
     view = ds.select_by("image_id", list(image_ids))
     tax = taxonomy or load_taxonomy()
     view.annotate(anno_key, backend=backend, label_field=GROUND_TRUTH, label_type="detections",

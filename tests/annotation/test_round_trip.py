@@ -178,5 +178,5 @@ def test_export_command_prints_how_to_annotate_and_import(shop, tmp_path):
     assert "5 image(s) with 0 box(es) written" in text
     assert f"labelImg {out}/JPEGImages {out}/classes.txt {out}/Annotations" in text
     assert f"curate boxes import {shop} {out}" in text
-    for command in ("import", "export", "annotate", "load"):
+    for command in ("import", "export", "load"):
         assert f"Example: curate boxes {command}" in runner.invoke(app, ["boxes", command, "--help"]).output

@@ -28,9 +28,9 @@ def one_line(output: str) -> str:
     return " ".join(output.split())
 
 
-def test_without_a_configured_server_annotate_and_load_fail_in_one_line(planted, fiftyone_db, no_annotation_server, tmp_path):
+def test_without_a_configured_server_export_and_load_of_a_run_fail_in_one_line(planted, fiftyone_db, no_annotation_server, tmp_path):
     path, _ = planted
-    result = runner.invoke(app, ["boxes", "annotate", str(path), "--run", "first", "--without-boxes"])
+    result = runner.invoke(app, ["boxes", "export", str(path), "--run", "first", "--without-boxes"])
     assert result.exit_code == 1
     assert ("no cvat annotation server is configured (missing username or email, password): set FIFTYONE_CVAT_URL, "
             "FIFTYONE_CVAT_USERNAME and FIFTYONE_CVAT_PASSWORD, or backends.cvat in "
@@ -40,8 +40,10 @@ def test_without_a_configured_server_annotate_and_load_fail_in_one_line(planted,
     studio = runner.invoke(app, ["boxes", "load", str(path), "--run", "first", "--backend", "labelstudio"])
     assert studio.exit_code == 1
     assert "no labelstudio annotation server is configured (missing api_key): set FIFTYONE_LABELSTUDIO_URL and FIFTYONE_LABELSTUDIO_API_KEY" in one_line(studio.output)
-    other = runner.invoke(app, ["boxes", "annotate", str(path), "--run", "first", "--backend", "scale"])
+    other = runner.invoke(app, ["boxes", "export", str(path), "--run", "first", "--backend", "scale"])
     assert other.exit_code == 1 and "expected an annotation backend among cvat, labelstudio, found 'scale'" in one_line(other.output)
+    both = runner.invoke(app, ["boxes", "export", str(path), "--run", "first", "--out", str(tmp_path / "x")])
+    assert both.exit_code == 1 and "give --out DIR (a labelImg folder) or --run NAME" in one_line(both.output)
 
 
 def test_a_configured_server_that_does_not_answer_is_named(planted, fiftyone_db, no_annotation_server):
@@ -49,7 +51,7 @@ def test_a_configured_server_that_does_not_answer_is_named(planted, fiftyone_db,
     no_annotation_server.setenv("FIFTYONE_CVAT_URL", "http://127.0.0.1:9")
     no_annotation_server.setenv("FIFTYONE_CVAT_USERNAME", "curator")
     no_annotation_server.setenv("FIFTYONE_CVAT_PASSWORD", "secret")
-    result = runner.invoke(app, ["boxes", "annotate", str(path), "--run", "first"])
+    result = runner.invoke(app, ["boxes", "export", str(path), "--run", "first"])
     assert result.exit_code == 1
     assert "cannot reach the cvat annotation server at http://127.0.0.1:9" in one_line(result.output)
     assert not fiftyone_db.dataset_exists(path.name)
