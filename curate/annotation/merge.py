@@ -140,8 +140,7 @@ def merge_image(image_id: str, rows: list[dict], answer: Answer, image_wh: tuple
         carried = {(r["object_type"], r["category"]) for r in kept + whole}
         if not _null(row["category"]) and (row["object_type"], row["category"]) not in carried:
             _set_box(row, None)
-            row["box_origin"] = "manual"
-            whole.append(row)  # the product is still in the photo, not entirely in frame
+            whole.append(_edited(row))  # the product is still in the photo, not entirely in frame
     taken: dict[int, int] = {}
     new_rows = []
     matched_hand = {i for i, _ in pairs}

@@ -253,3 +253,16 @@ def test_an_auto_box_relabelled_keeps_its_origin_and_a_moved_one_becomes_manual(
     import_boxes(box_catalogue, table)
     moved = objects_of(read_dataset(box_catalogue), "K500").iloc[0]
     assert plain(moved[["box_origin", "box_confidence"]]) == ["manual", None] and rounded([moved["x_min"]]) == [0.2]
+
+
+def test_a_product_box_left_out_becomes_the_whole_image_label_again(box_catalogue, assets, tmp_path):
+    import_boxes(box_catalogue, assets / "boxes" / "boxes.csv")
+    table = tmp_path / "again.csv"
+    table.write_text("id,label,x_min,y_min,x_max,y_max\nT100,footwear,0.275,0.9,0.45,0.975\n")  # the t-shirt is cut after all
+    report = import_boxes(box_catalogue, table)
+    tee = objects_of(read_dataset(box_catalogue), "T100")
+    assert plain(r for r in tee["object_type"]) == ["footwear", "upper-body"]  # the trousers and the other shoe deleted
+    product = tee.iloc[1]
+    assert product["object_id"] == stable_id(image_id("T100"), 0) and pd.isna(product["x_min"])
+    assert plain(product[["category", "box_origin", "review_status"]]) == ["t-shirts", "manual", "edited"]
+    assert report["objects"] == {"created": 0, "edited": 1, "deleted": 2} and report["kept_whole"] == 1
