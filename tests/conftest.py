@@ -5,13 +5,18 @@
 - FiftyOne: `fiftyone_db`, a real mongod in a temporary directory under a unique database name
   (set before anything imports FiftyOne, restored afterwards), `planted`, a small dataset with
   known review cases, and `fiftyone_subprocess_env` for a command that starts its own mongod;
+- real photos: `real_dev` (../shared/real-dev, or $CURATE_REAL_DEV) and `real_dev_labels`
+  (bench/real_dev, what was labelled and judged by eye);
 - seeded synthetic datasets: `fmnist_items` and `synthetic_dataset` (Fashion-MNIST items drawn
   on plain canvases, for curation), `garment_dataset` (coloured garment rectangles where they sit
-  on a body, for the model stages), `write_rgb`.
+  on a body, for the model stages), `write_rgb`;
+- trained models: `tiny_models`, the three stages trained once per session as tiny models on a
+  garment dataset (for the stage tests and the serving tests).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -31,8 +36,7 @@ import pandas as pd
 import pytest
 
 from curate.dataset import images_frame, objects_frame, save_tables, stable_id
-from curate.demo.synthetic import draw_on_canvas, fashion_mnist
-from curate.taxonomy import load_taxonomy
+from curate.demo.synthetic import draw_on_canvas, fashion_mnist, garment_dataset, train_tiny_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS = REPO_ROOT / "tests" / "assets"
@@ -51,6 +55,51 @@ def assets() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def locate_real_dev() -> Path:
+    """The real development photos: $CURATE_REAL_DEV, else ../shared/real-dev beside the repository
+    (beside the main checkout when this is a git worktree). They are read where they lie."""
+    candidates = [Path(os.environ["CURATE_REAL_DEV"])] if os.environ.get("CURATE_REAL_DEV") else []
+    candidates.append(REPO_ROOT.parent / "shared" / "real-dev")
+    git = REPO_ROOT / ".git"
+    if git.is_file():  # a worktree: .git names the main repository's git folder
+        main_checkout = Path(git.read_text().split("gitdir:", 1)[-1].strip()).resolve().parents[2]
+        candidates.append(main_checkout.parent / "shared" / "real-dev")
+    for folder in candidates:
+        if (folder / "styles.csv").is_file() and (folder / "images").is_dir():
+            return folder
+    raise FileNotFoundError(f"real-dev photos not found (looked in {', '.join(map(str, candidates))}); set CURATE_REAL_DEV")
+
+
+@pytest.fixture(scope="session")
+def real_dev() -> Path:
+    """../shared/real-dev: 800 real product photos with the retailer's feed (never copied in)."""
+    return locate_real_dev()
+
+
+@pytest.fixture(scope="session")
+def real_dev_labels() -> Path:
+    """bench/real_dev: labels, the articleType table and the judgements made by eye (ids only)."""
+    return REPO_ROOT / "bench" / "real_dev"
+
+
+def _folder_snapshot(folder: Path) -> dict[str, str]:
+    """Every file under a folder (links followed, so a dataset's current generation) by relative
+    path and content hash."""
+    found = {}
+    for root, _dirs, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = Path(root) / name
+            found[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "(broken link)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def folder_snapshot():
+    """`folder_snapshot(folder)`: {relative path: sha256} of every file under it, links followed
+    (to prove that a failed command changed nothing)."""
+    return _folder_snapshot
 
 
 @pytest.fixture
@@ -299,76 +348,20 @@ def synthetic_dataset():
     return _synthetic_dataset
 
 
-GARMENT_SIZE = 128
-GARMENT_SPLITS = ("train",) * 6 + ("val", "val", "test", "gold")
-
-
-def _draw_garment(canvas: np.ndarray, box: tuple[float, float, float, float], colour: tuple[int, int, int], striped: bool) -> None:
-    x0, y0, x1, y1 = (int(round(v * GARMENT_SIZE)) for v in box)
-    canvas[y0:y1, x0:x1] = colour
-    if striped:
-        canvas[y0:y1:4, x0:x1] = (255, 255, 255)
-
-
-def _garments_of(rng: np.random.Generator, index: int) -> list[dict]:
-    jitter = lambda: rng.uniform(-0.03, 0.03)  # noqa: E731
-    out = []
-    if index % 3 == 2:
-        out.append(dict(box=(0.3 + jitter(), 0.1 + jitter(), 0.7 + jitter(), 0.75), object_type="full-body", category="dresses", style="a-line", pattern=None, attributes=["length:midi"], colour=(40, 170, 40), striped=False))
-    else:
-        sweater = index % 2 == 0
-        out.append(dict(box=(0.25 + jitter(), 0.08 + jitter(), 0.75 + jitter(), 0.42), object_type="upper-body",
-                        category="sweaters" if sweater else "t-shirts", style=None if sweater else "polo",
-                        pattern="striped" if sweater else None, attributes=["sleeve style:long sleeve" if sweater else "sleeve style:short sleeve"],
-                        colour=(200, 30, 30), striped=sweater))
-        skirt = index % 4 in (1, 2)
-        out.append(dict(box=(0.3 + jitter(), 0.45 + jitter(), 0.7 + jitter(), 0.6 if skirt else 0.8), object_type="lower-body",
-                        category="skirts" if skirt else "trousers", style="pencil" if skirt else None, pattern="checked" if skirt else None,
-                        attributes=[] if skirt else ["fit:slim fit"], colour=(30, 30, 200), striped=False))
-    for x in (0.3, 0.55):
-        out.append(dict(box=(x + jitter(), 0.85, x + 0.15 + jitter(), 0.95), object_type="footwear", category="trainers" if index % 2 else "boots",
-                        style=None, pattern=None, attributes=[], colour=(250, 140, 0), striped=False))
-    return out
-
-
-def _garment_dataset(path: Path, n_images: int = 40, seed: int = 0, object_types: tuple[str, ...] | None = None) -> Path:
-    """Write `n_images` pictures and both tables to `path`; splits cycle train/val/test/gold.
-
-    `object_types` keeps only garments of those types (the others are not drawn either)."""
-    rng = np.random.default_rng(seed)
-    (path / "media").mkdir(parents=True, exist_ok=True)
-    images, objects = [], []
-    for i in range(n_images):
-        canvas = np.full((GARMENT_SIZE, GARMENT_SIZE, 3), 225, dtype=np.uint8)
-        canvas += rng.integers(0, 20, size=canvas.shape, dtype=np.uint8)
-        image_id = stable_id("synthetic", i)
-        for k, obj in enumerate(_garments_of(rng, i)):
-            if object_types is not None and obj["object_type"] not in object_types:
-                continue
-            box = tuple(float(np.clip(v, 0, 1)) for v in obj["box"])
-            _draw_garment(canvas, box, obj["colour"], obj["striped"])
-            objects.append(dict(object_id=stable_id(image_id, k), image_id=image_id, x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3],
-                                object_type=obj["object_type"], category=obj["category"], style=obj["style"], pattern=obj["pattern"],
-                                attributes=obj["attributes"], source_label=obj["category"], box_origin="manual"))
-        rel = f"media/{i:04d}.png"
-        cv2.imwrite(str(path / rel), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-        images.append(dict(image_id=image_id, path=rel, width=GARMENT_SIZE, height=GARMENT_SIZE, source="synthetic", source_id=str(i), split=GARMENT_SPLITS[i % len(GARMENT_SPLITS)]))
-    frame = objects_frame(objects)
-    for col in ("x_min", "y_min", "x_max", "y_max"):
-        frame[col] = frame[col].astype("float32")
-    for col in ("style", "pattern"):
-        frame[col] = pd.Series([v if isinstance(v, str) else None for v in frame[col]], dtype=object)
-    save_tables(path, images_frame(images), frame, {"name": "synthetic"}, load_taxonomy())
-    return path
-
-
-_garment_dataset.size = GARMENT_SIZE  # type: ignore[attr-defined]
+@pytest.fixture(scope="session", name="garment_dataset")
+def garment_dataset_fixture():
+    """`garment_dataset(path, n_images=40, seed=0, object_types=None)` of curate.demo.synthetic: a
+    seeded dataset of 128 px pictures with garments as coloured rectangles where they sit on a
+    body, splits cycling train/val/test/gold."""
+    return garment_dataset
 
 
 @pytest.fixture(scope="session")
-def garment_dataset():
-    """`garment_dataset(path, n_images=40, seed=0, object_types=None)`: a seeded dataset of 128 px
-    pictures with garments as coloured rectangles where they sit on a body (striped sweaters or
-    plain t-shirts above trousers or skirts, or a dress; two shoes), splits cycling
-    train/val/test/gold; `.size` is the picture side."""
-    return _garment_dataset
+def tiny_models(tmp_path_factory):
+    """The three stages trained once per session as tiny models (weights none, small inputs, two
+    steps, seed 1) on a 40-picture garment dataset: a dict with `root`, `dataset`, `models` (the
+    directory `curate predict` takes) and each stage's directory."""
+    root = tmp_path_factory.mktemp("stages")
+    dataset = garment_dataset(root / "synthetic", n_images=40)
+    models = train_tiny_stages(dataset, root / "models", seed=1)
+    return {"root": root, "dataset": dataset, "models": models, **{stage: models / stage for stage in ("detector", "category", "attributes")}}

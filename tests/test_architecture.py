@@ -26,8 +26,9 @@ HEAVY_HOMES = {
     "faiss": ("curate.intel.search",),
     "torch": (),
     "jax": (),
-    "fastapi": (),
-    "uvicorn": (),
+    "fastapi": ("curate.models.serving",),
+    "starlette": ("curate.models.serving",),
+    "uvicorn": ("curate.models.serving",),
 }
 
 

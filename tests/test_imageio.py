@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb, read_image_size
+from curate.imageio import decode_image_bytes, image_format, load_image_rgb, read_image_size, read_image_size_bytes
 
 
 def exif_with_orientation(value: int) -> bytes:
@@ -85,7 +85,28 @@ def test_exif_rotation_turns_pixels(tmp_path):
 def test_huge_image_is_a_clear_error_not_a_crash(tmp_path, monkeypatch):
     path = tmp_path / "huge.png"
     Image.new("RGB", (40, 30)).save(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,200 pixels is then above twice the limit
-    with pytest.raises(CurateError, match=r"huge.png: image is 40x30 .* resize it"):
+    monkeypatch.setenv("CURATE_MAX_PIXELS", "500")  # the pixel cap: 1,200 pixels are above it
+    with pytest.raises(CurateError, match=r"huge.png: image is 40x30 .* resize the image"):
         load_image_rgb(path)
     assert read_image_size(path) == (40, 30)  # the header is still read
+
+
+def test_images_in_memory_decode_as_files_do(tmp_path):
+    for fmt, suffix, kind in [("PNG", "png", "png"), ("JPEG", "jpg", "jpeg"), ("GIF", "gif", "gif"), ("BMP", "bmp", "bmp"), ("WEBP", "webp", "webp")]:
+        path = tmp_path / f"img.{suffix}"
+        extra = {"exif": exif_with_orientation(6)} if fmt == "JPEG" else {}  # a rotated JPEG is turned in memory too
+        Image.new("RGB", (9, 5), (200, 40, 10)).save(path, fmt, **extra)
+        data = path.read_bytes()
+        assert image_format(data[:16]) == kind
+        assert read_image_size_bytes(data, "request body") == read_image_size(path)
+        assert np.array_equal(decode_image_bytes(data, "request body"), load_image_rgb(path))
+    assert image_format(b"<html>") is None and image_format(b"") is None
+
+
+def test_images_in_memory_name_their_source_in_errors(tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (16, 16)).save(good)
+    data = good.read_bytes()
+    for bad, message in [(b"", "zero-byte"), (data[: len(data) // 2], "truncated PNG"), (b"plain text", "not a PNG, JPEG")]:
+        with pytest.raises(CurateError, match=f"^field 'image': .*{message}"):
+            decode_image_bytes(bad, "field 'image'")

@@ -1,4 +1,4 @@
-"""`curate train`, `curate evaluate` and `curate predict`: the three model stages."""
+"""`curate train`, `curate evaluate`, `curate predict` and `curate serve`: the three model stages."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from curate.cli.common import console, handle_errors
+from curate.models.serving.config import DEFAULTS
 from curate.recipes import load_recipe
 
 train_app = typer.Typer(help="Train one stage of the detection -> category -> attributes pipeline.", no_args_is_help=True)
@@ -103,7 +104,39 @@ def predict_command(
     )
 
 
+@handle_errors
+def serve_command(
+    models: Path = typer.Option(..., "--models", help="Directory with detector/ and optionally category/ and attributes/ model directories."),
+    host: str = typer.Option(DEFAULTS.host, "--host", help="Address to listen on (0.0.0.0 inside a container)."),
+    port: int = typer.Option(DEFAULTS.port, "--port", help="Port to listen on (SageMaker uses 8080)."),
+    workers: int = typer.Option(DEFAULTS.workers, "--workers", help="Server processes, each with its own copy of the models."),
+    visualize: bool = typer.Option(False, "--visualize", help="Answer Accept: image/png with the colour-coded picture."),
+    rules: str = typer.Option("all", "--rules", help="Post-processing rules to apply: all, none, or a comma list of hand_as_footwear,bare_legs."),
+    max_batch: int = typer.Option(DEFAULTS.max_batch, "--max-batch", help="Images per model call."),
+    max_wait_ms: float = typer.Option(DEFAULTS.max_wait_ms, "--max-wait-ms", help="How long a request waits for others to batch with."),
+    max_queue: int = typer.Option(DEFAULTS.max_queue, "--max-queue", help="Requests waiting for the models; beyond it 503 with Retry-After."),
+    timeout: float = typer.Option(DEFAULTS.timeout_s, "--timeout", help="Seconds per request before it gets 504."),
+    max_bytes: int = typer.Option(DEFAULTS.max_bytes, "--max-bytes", help="Largest request body in bytes (413 above)."),
+    max_pixels: int = typer.Option(DEFAULTS.max_pixels, "--max-pixels", help="Largest image, width x height (413 above)."),
+    log_level: str = typer.Option(DEFAULTS.log_level, "--log-level", help="uvicorn log level: critical, error, warning, info (with access log) or debug."),
+) -> None:
+    """Serve the merged predictor over HTTP: GET /ping, POST /invocations, /health, /version, /docs.
+
+    Example: curate serve --models models/ --port 8080 --workers 2
+    """
+    from curate.models.postprocess import parse_rules
+    from curate.models.serving.config import ServeConfig
+    from curate.models.serving.server import serve
+
+    config = ServeConfig(
+        models_dir=str(models), host=host, port=port, workers=workers, visualize=visualize, rules=tuple(parse_rules(rules)), max_batch=max_batch,
+        max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout, max_bytes=max_bytes, max_pixels=max_pixels, log_level=log_level,
+    )
+    raise typer.Exit(serve(config))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
     app.command("evaluate")(evaluate_command)
     app.command("predict")(predict_command)
+    app.command("serve")(serve_command)

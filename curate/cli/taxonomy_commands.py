@@ -38,6 +38,8 @@ def show(taxonomy: Path = TaxonomyOption) -> None:
             cat = tax.categories[name]
             styles = f": {', '.join(cat.styles)}" if cat.styles else ""
             branch.add(f"[green]{name}[/] ({len(cat.styles)} styles{styles})")
+        if tax.garments.get(ot):
+            branch.add(f"[dim]garments outside the categories:[/] {', '.join(tax.garments[ot])}")
     root.add(f"[bold magenta]patterns[/] ({len(tax.patterns)}): {', '.join(tax.patterns)}")
     attrs = root.add(f"[bold]other attribute keys[/] ({len(tax.attributes)})")
     for key in tax.attributes.values():
@@ -45,6 +47,8 @@ def show(taxonomy: Path = TaxonomyOption) -> None:
     excl = root.add(f"[bold red]exclusions[/] ({len(tax.exclusions)})")
     for ex in tax.exclusions.values():
         excl.add(f"{ex.name}: {', '.join(ex.head + ex.anywhere)}")
+    if tax.common_words:
+        root.add(f"[bold]common words[/] (qualify, never decide alone): {', '.join(sorted(tax.common_words))}")
     hom = root.add(f"[bold]homonyms[/] ({len(tax.homonyms)})")
     for term, note in tax.homonyms.items():
         hom.add(f"{term}: {note}")

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from curate.curation.flatlay import colour_distance, measure_background
+from curate.curation.background import colour_distance, measure_background
 from curate.errors import CurateError
 from curate.geometry import clip_xyxy, tight_box_xyxy, xyxy_px_to_rel, xyxy_rel_to_px_enclosing
 from curate.imageio import load_image_rgb

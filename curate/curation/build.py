@@ -20,11 +20,11 @@ from curate.curation import imbalance, imbalance_report, operations
 from curate.curation.balance import BalanceRecipe
 from curate.curation.dedup import DedupRecipe
 from curate.curation.split import SplitRecipe
-from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
+from curate.dataset import carry_files, check_not_input, check_target, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.errors import CurateError
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
-from curate.sources.importer import read_source
+from curate.sources.importer import checked_options, read_source
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 
 
@@ -44,6 +44,11 @@ class InputRecipe(RecipeModel):
             raise ValueError("give either 'source' (with 'path') or 'dataset'")
         if self.source is not None and self.path is None:
             raise ValueError(f"source '{self.source}' needs a 'path'")
+        if self.source is not None:
+            try:  # each option against the type the source's reader declares
+                self.options = checked_options(self.source, self.options)
+            except CurateError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 
@@ -165,11 +170,16 @@ def drop_unreadable(images: pd.DataFrame, objects: pd.DataFrame, unreadable: lis
     return images[~images["image_id"].isin(bad)].reset_index(drop=True), objects[~objects["image_id"].isin(bad)].reset_index(drop=True), unreadable
 
 
-def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
-    """Run every enabled operation into a staged copy of `recipe.output`; swap it in on success."""
+def run_build(recipe: BuildRecipe, executor: Executor, overwrite: bool = False) -> dict[str, Any]:
+    """Run every enabled operation into a new generation of `recipe.output`; it becomes the
+    dataset there on success. An existing dataset there is replaced only with `overwrite`; an
+    output that is an input, or inside or around one, is refused."""
+    inputs = [item.path or item.dataset for item in recipe.inputs if item.path or item.dataset]
+    check_not_input(recipe.output, inputs, option="output")
+    check_target(recipe.output, overwrite=overwrite, option="output")
     taxonomy = load_taxonomy(Path(recipe.taxonomy))
     report: dict[str, Any] = {}
-    with staged_dataset(recipe.output) as stage:
+    with staged_dataset(recipe.output, overwrite=overwrite) as stage:
         images, objects, report["import"] = import_inputs(recipe, stage, executor, taxonomy)
         objects = remap_categories(objects, recipe.remap, taxonomy)
         for item in recipe.boxes:

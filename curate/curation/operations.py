@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from curate.curation import augment, autobox, balance, dedup, flatlay, split
+from curate.curation import augment, autobox, balance, dedup, flatlay, imbalance, split
 from curate.dataset import image_paths
 from curate.parallel import Executor
 
@@ -39,12 +39,22 @@ def run_image_tasks(executor: Executor, fn: Callable, images: pd.DataFrame, task
 
 
 def mark_flat_lays(images: pd.DataFrame, root: Path, executor: Executor, only_missing: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Fill `flat_lay` and its reason (`flat_lay_reason`); the report counts the answers by reason."""
     todo = images[images["flat_lay"].isna()] if only_missing else images
     ok, failed = run_image_tasks(executor, flatlay.flat_lay_file, todo, image_paths(todo, root), "flat-lay")
     images = images.copy()
     found = images["image_id"].map({k: v["flat_lay"] for k, v in ok.items()})
     images["flat_lay"] = found.where(found.notna(), images["flat_lay"]).astype("object")
-    return images, {"checked": len(todo), "flat_lay": int(sum(v["flat_lay"] for v in ok.values())), "unreadable": failed}
+    reasons = images["image_id"].map({k: v["reason"] for k, v in ok.items()})
+    previous = images["flat_lay_reason"] if "flat_lay_reason" in images else pd.Series(None, index=images.index, dtype=object)
+    images["flat_lay_reason"] = reasons.where(reasons.notna(), previous).astype("object")
+    kinds = pd.Series([v["reason"].split(":")[0].split(" (")[0] for v in ok.values()], dtype=object).value_counts()
+    return images, {
+        "checked": len(todo),
+        "flat_lay": int(sum(v["flat_lay"] for v in ok.values())),
+        "by_reason": {str(k): int(n) for k, n in kinds.sort_index().items()},
+        "unreadable": failed,
+    }
 
 
 def autobox_objects(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, split_pairs: bool = False, qa_chart: Path | None = None) -> tuple[pd.DataFrame, dict]:
@@ -77,9 +87,15 @@ def hash_images(images: pd.DataFrame, root: Path, executor: Executor) -> tuple[p
 
 
 def dedup_images(images: pd.DataFrame, objects: pd.DataFrame, root: Path, executor: Executor, recipe: dedup.DedupRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Hash, then confirm the near-duplicate candidates on their pixels (only the images in a
+    candidate pair are decoded again), group and apply the policies."""
     images, hashed = hash_images(images, root, executor)
-    images, objects, report = dedup.dedup_tables(images, objects, recipe)
-    return images, objects, report | {"unreadable": hashed["unreadable"]}
+    pairs = dedup.candidate_pairs(images, recipe.hamming)
+    involved = images.iloc[np.unique(pairs)] if len(pairs) else images.iloc[:0]
+    ok, failed = run_image_tasks(executor, dedup.signature_file, involved, image_paths(involved, root), "comparing near duplicates")
+    signatures = {image_id: result["signature"] for image_id, result in ok.items()}
+    images, objects, report = dedup.dedup_tables(images, objects, recipe, signatures)
+    return images, objects, report | {"unreadable": hashed["unreadable"] + failed}
 
 
 def split_images(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
@@ -99,14 +115,16 @@ def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Pa
     shutil.rmtree(out_root / "media" / "augmented", ignore_errors=True)
     images = images[~stale].reset_index(drop=True)
     objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
-    before = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    before = balance.group_counts(images, objects, recipe.by)
+    views_before = imbalance.dataset_reports(images, objects, split="train")
     report: dict[str, Any] = {"by": recipe.by, "removed_previous_copies": int(stale.sum())}
     if recipe.undersample_limit is not None:
         dropped = balance.undersample(images, objects, recipe.undersample_limit, recipe.by, recipe.seed)
         images = images[~images["image_id"].isin(dropped)].reset_index(drop=True)
         objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
         report["undersampled_images"] = len(dropped)
-    plan = balance.plan_upsampling(images, objects, recipe)
+    planned = balance.upsampling_plan(images, objects, recipe)
+    plan = planned.copies
     by_id = images.set_index("image_id", drop=False)
     # Boxes go to the augmenter in object_id order; augmented_rows reads them back in that order.
     boxed = objects[objects["x_min"].notna()].sort_values(["image_id", "object_id"], kind="mergesort")
@@ -139,16 +157,30 @@ def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Pa
     if new_images:
         images = pd.concat([images, pd.DataFrame(new_images)], ignore_index=True)
         objects = pd.concat([objects, pd.DataFrame(new_objects)], ignore_index=True)
-    after = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    after = balance.group_counts(images, objects, recipe.by)
+    views_after = imbalance.dataset_reports(images, objects, split="train")
     report.update({
         "augmented_images": len(new_images),
         "augmented_objects": len(new_objects),
-        "counts_before": {str(k): int(v) for k, v in before.sort_index().items()},
-        "counts_after": {str(k): int(v) for k, v in after.sort_index().items()},
-        "ir_after": float(after.max() / after.min()) if len(after) else None,
+        "counts_before": before,
+        "counts_after": after,
+        "ir_after": float(max(after.values()) / min(after.values())) if after else None,
+        "goal": planned.goal,
+        "guarded": planned.guarded,
+        "not_guarded_nested": planned.nested,
+        "stopped": planned.stopped,
+        "mean_ir": {label: {"before": _mean_ir(views_before, view), "after": _mean_ir(views_after, view)} for view, label in VIEW_LABELS.items()},
         "unreadable": failed,
     })
     return images, objects, report
+
+
+# The label views balancing reports on, as the imbalance report names them.
+VIEW_LABELS = {"object_type": "object types", "category": "categories", "attribute pattern": "patterns"}
+
+
+def _mean_ir(reports: dict, view: str) -> float | None:
+    return round(float(reports[view].mean_ir), 4) if view in reports else None
 
 
 def augmented_path(parent: str, k: int) -> str:

@@ -200,8 +200,22 @@ def step_balance(ctx: RunContext) -> tuple[dict, dict]:
         "groups_before": report["counts_before"],
         "groups_after": report["counts_after"],
         "ir_after": round(report["ir_after"], 4) if report["ir_after"] else None,
+        "MeanIR (train)": balance_lines(report),
     }
     return figures, {"balanced dataset": str(path)}
+
+
+def balance_lines(report: dict) -> dict[str, str]:
+    """Each view's MeanIR before -> after, and whether the balancing guarded it."""
+    views = {"object types": "object_type", "categories": "category", "patterns": "pattern"}
+    lines = {}
+    for label, pair in report["mean_ir"].items():
+        if pair["before"] is None:
+            continue
+        view = views[label]
+        why = " (target)" if view == report["by"] else " (guarded)" if view in report["guarded"] else " (nested in the target, not guarded)" if view in report["not_guarded_nested"] else ""
+        lines[label] = f"{pair['before']} -> {pair['after']}{why}"
+    return lines
 
 
 def step_report_after(ctx: RunContext) -> tuple[dict, dict]:

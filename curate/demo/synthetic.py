@@ -4,15 +4,19 @@
   drawn onto a plain canvas at a random position; the ground-truth box is the tight box of the
   item's pixels;
 - a Fashion-MNIST dataset in the real on-disk format, optionally with planted label noise, and
-  the project's small CNN category model trained on it (catalogue-intelligence tests and bench).
+  the project's small CNN category model trained on it (catalogue-intelligence tests and bench);
+- a garment dataset (coloured garment rectangles where they sit on a body) and the three stages
+  trained on it as tiny models (model-stage and serving tests, the serving bench).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from curate.dataset import images_frame, objects_frame, save_tables, stable_id
 from curate.geometry import tight_box_xyxy
@@ -113,3 +117,102 @@ def train_category_model(dataset_path: Path, out: Path, epochs: int = 6, seed: i
         augmentation={"flip": True, "rotation": 0.0, "zoom": 0.0},
     )
     return load_category_model(train_category(recipe))
+
+
+GARMENT_SIZE = 128
+GARMENT_SPLITS = ("train",) * 6 + ("val", "val", "test", "gold")
+
+
+def _draw_garment(canvas: np.ndarray, box: tuple[float, float, float, float], colour: tuple[int, int, int], striped: bool) -> None:
+    x0, y0, x1, y1 = (int(round(v * GARMENT_SIZE)) for v in box)
+    canvas[y0:y1, x0:x1] = colour
+    if striped:
+        canvas[y0:y1:4, x0:x1] = (255, 255, 255)
+
+
+def _garments_of(rng: np.random.Generator, index: int) -> list[dict]:
+    jitter = lambda: rng.uniform(-0.03, 0.03)  # noqa: E731
+    out = []
+    if index % 3 == 2:
+        out.append(dict(box=(0.3 + jitter(), 0.1 + jitter(), 0.7 + jitter(), 0.75), object_type="full-body", category="dresses", style="a-line", pattern=None, attributes=["length:midi"], colour=(40, 170, 40), striped=False))
+    else:
+        sweater = index % 2 == 0
+        out.append(dict(box=(0.25 + jitter(), 0.08 + jitter(), 0.75 + jitter(), 0.42), object_type="upper-body",
+                        category="sweaters" if sweater else "t-shirts", style=None if sweater else "polo",
+                        pattern="striped" if sweater else None, attributes=["sleeve style:long sleeve" if sweater else "sleeve style:short sleeve"],
+                        colour=(200, 30, 30), striped=sweater))
+        skirt = index % 4 in (1, 2)
+        out.append(dict(box=(0.3 + jitter(), 0.45 + jitter(), 0.7 + jitter(), 0.6 if skirt else 0.8), object_type="lower-body",
+                        category="skirts" if skirt else "trousers", style="pencil" if skirt else None, pattern="checked" if skirt else None,
+                        attributes=[] if skirt else ["fit:slim fit"], colour=(30, 30, 200), striped=False))
+    for x in (0.3, 0.55):
+        out.append(dict(box=(x + jitter(), 0.85, x + 0.15 + jitter(), 0.95), object_type="footwear", category="trainers" if index % 2 else "boots",
+                        style=None, pattern=None, attributes=[], colour=(250, 140, 0), striped=False))
+    return out
+
+
+def garment_dataset(path: Path, n_images: int = 40, seed: int = 0, object_types: tuple[str, ...] | None = None) -> Path:
+    """A seeded dataset of `n_images` 128 px pictures with garments as coloured rectangles where
+    they sit on a body (striped sweaters or plain t-shirts above trousers or skirts, or a dress;
+    two shoes), both tables written to `path`; splits cycle train/val/test/gold.
+
+    `object_types` keeps only garments of those types (the others are not drawn either)."""
+    rng = np.random.default_rng(seed)
+    (path / "media").mkdir(parents=True, exist_ok=True)
+    images, objects = [], []
+    for i in range(n_images):
+        canvas = np.full((GARMENT_SIZE, GARMENT_SIZE, 3), 225, dtype=np.uint8)
+        canvas += rng.integers(0, 20, size=canvas.shape, dtype=np.uint8)
+        image_id = stable_id("synthetic", i)
+        for k, obj in enumerate(_garments_of(rng, i)):
+            if object_types is not None and obj["object_type"] not in object_types:
+                continue
+            box = tuple(float(np.clip(v, 0, 1)) for v in obj["box"])
+            _draw_garment(canvas, box, obj["colour"], obj["striped"])
+            objects.append(dict(object_id=stable_id(image_id, k), image_id=image_id, x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3],
+                                object_type=obj["object_type"], category=obj["category"], style=obj["style"], pattern=obj["pattern"],
+                                attributes=obj["attributes"], source_label=obj["category"], box_origin="manual"))
+        rel = f"media/{i:04d}.png"
+        cv2.imwrite(str(path / rel), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        images.append(dict(image_id=image_id, path=rel, width=GARMENT_SIZE, height=GARMENT_SIZE, source="synthetic", source_id=str(i), split=GARMENT_SPLITS[i % len(GARMENT_SPLITS)]))
+    frame = objects_frame(objects)
+    for col in ("x_min", "y_min", "x_max", "y_max"):
+        frame[col] = frame[col].astype("float32")
+    for col in ("style", "pattern"):
+        frame[col] = pd.Series([v if isinstance(v, str) else None for v in frame[col]], dtype=object)
+    save_tables(path, images_frame(images), frame, {"name": "synthetic"}, load_taxonomy())
+    return path
+
+
+TINY_STAGE_TRAINING = {"batch_size": 4, "epochs": 1, "steps_per_epoch": 2, "learning_rate": 0.001}
+TINY_STAGE_MODELS = {
+    "detector": {"backbone": "resnet_tiny", "image_size": 128, "min_level": 3, "max_level": 5},
+    "category": {"backbone": "small_cnn", "image_size": 32},
+    "attributes": {"backbone": "small_cnn", "image_size": 32, "loss": "soft_f1"},
+}
+
+
+def train_tiny_stages(dataset_path: Path, out: Path, seed: int = 1, detector_threshold: float | None = None) -> Path:
+    """The three stages trained as tiny models (weights none, small inputs, two steps) into
+    out/detector, out/category and out/attributes, each through its recipe as `curate train`
+    trains it; returns `out`, the directory the merged predictor takes. Two steps leave the
+    detector's chosen thresholds near 1; `detector_threshold` replaces them, so pictures carry
+    objects for the later stages (serving tests and benchmarks)."""
+    from curate.models.stages import STAGES, train_stage
+    from curate.recipes import parse_recipe
+
+    for stage, model in TINY_STAGE_MODELS.items():
+        doc = {"dataset": str(dataset_path), "output": str(out / stage), "model": model, "training": {**TINY_STAGE_TRAINING, "seed": seed}}
+        train_stage(stage, parse_recipe(STAGES[stage].recipe, doc, f"tiny {stage} recipe"), f"tiny {stage} recipe")
+    if detector_threshold is not None:
+        set_detector_threshold(out / "detector", detector_threshold)
+    return out
+
+
+def set_detector_threshold(detector_dir: Path, threshold: float) -> None:
+    """Give every object type of a trained detector the same score threshold (in model.json)."""
+    from curate.models.model_dir import read_model_info
+
+    info = read_model_info(detector_dir, "detector")
+    info["thresholds"] = {name: {**entry, "threshold": threshold} for name, entry in info["thresholds"].items()}
+    (detector_dir / "model.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -30,6 +30,7 @@ from curate.progress import track
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # BGR for OpenCV: the source document's colours.
 COLOURS_BGR = {"upper-body": (0, 0, 255), "lower-body": (255, 0, 0), "full-body": (0, 160, 0), "footwear": (0, 165, 255)}
+PREDICT_BATCH = 8  # images `curate predict` decodes and predicts together
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,27 +66,55 @@ class MergedPredictor:
 
     def predict_image(self, image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Objects (box, type, score, category, attributes) and the rule removals of one image."""
-        detections = self._timed("detect", lambda: self.detector.detect([image])[0])
-        detections, removed = apply_rules(detections, self.rules)
-        boxes = boxes_xyxy(detections)
-        objects = [
-            {"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6)}
-            for box, t, s in zip(boxes, detections["object_type"], detections["score"])
-        ]
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images_rgb: list[np.ndarray]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """Per image (uint8 RGB, HxWx3), in order: its objects and its rule removals.
+
+        The images go through the detector together and the crops of all of them through each
+        classifier together, so a batch costs far less than its images one at a time.
+        `curate predict` and `curate serve` both call this."""
+        if not len(images_rgb):
+            return []
+        found = self._timed("detect", self.detector.detect, list(images_rgb))
+        results, crops_of = [], []  # crops_of: (image, box, object) of every kept detection
+        for image, detections in zip(images_rgb, found):
+            detections, removed = apply_rules(detections, self.rules)
+            objects = []
+            for box, t, s in zip(boxes_xyxy(detections), detections["object_type"], detections["score"]):
+                objects.append({"box": {k: round(float(v), 6) for k, v in zip(BOX_COLUMNS, box)}, "object_type": t, "score": round(float(s), 6)})
+                crops_of.append((image, box, objects[-1]))
+            results.append((objects, removed))
+        if not crops_of:
+            return results
         pad = float(crop_pads(1, random_pad=False)[0])
-        if self.category and objects:
-            crops = np.stack([crop_resized(image, box, pad, self.category.image_size) for box in boxes])
-            scored = self._timed("category", self.category.probabilities, crops, detections["object_type"].tolist())
-            for obj, (names, probs) in zip(objects, scored):
+        flat = [obj for _, _, obj in crops_of]
+        if self.category:
+            crops = np.stack([crop_resized(image, box, pad, self.category.image_size) for image, box, _ in crops_of])
+            scored = self._timed("category", self.category.probabilities, crops, [o["object_type"] for o in flat])
+            for obj, (names, probs) in zip(flat, scored):
                 best = int(np.argmax(probs)) if len(probs) else None
                 obj["category"] = names[best] if best is not None else None
                 obj["category_score"] = round(float(probs[best]), 6) if best is not None else None
-        if self.attributes and objects:
-            crops = np.stack([crop_resized(image, box, pad, self.attributes.image_size) for box in boxes])
+        if self.attributes:
+            crops = np.stack([crop_resized(image, box, pad, self.attributes.image_size) for image, box, _ in crops_of])
             probs = self._timed("attributes", self.attributes.probabilities, crops)
-            for obj, decoded in zip(objects, self.attributes.decode(probs, [o.get("category") for o in objects])):
+            for obj, decoded in zip(flat, self.attributes.decode(probs, [o.get("category") for o in flat])):
                 obj.update(pattern=decoded["pattern"], style=decoded["style"], attributes=decoded["attributes"], attribute_scores=decoded["scores"])
-        return objects, removed
+        return results
+
+
+def prediction_record(image_wh: tuple[int, int], objects: list[dict[str, Any]], removed: list[dict[str, Any]], models: dict[str, str | None], image: str | None) -> dict[str, Any]:
+    """The JSON record of one image: an entry of `curate predict`'s `images` list, and the answer
+    of the serving endpoint (which has no file name: `image` None)."""
+    return {
+        "image": image,
+        "width": int(image_wh[0]),
+        "height": int(image_wh[1]),
+        "objects": objects,
+        "removed": [{"rule": r["rule"], "object_type": r["object_type"], "score": round(float(r["score"]), 6), "box": {k: round(float(r[k]), 6) for k in BOX_COLUMNS}} for r in removed],
+        "models": models,
+    }
 
 
 def image_files(source: Path) -> list[Path]:
@@ -122,35 +151,36 @@ def predict_to_file(source: Path, models_dir: Path, out: Path, visualize: Path |
     return write_predictions(files, MergedPredictor(Path(models_dir), rules), out, visualize)
 
 
-def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, visualize: Path | None) -> dict[str, Any]:
-    """Predict every file; undecodable ones are reported in `failed` and the rest go on."""
+def write_predictions(files: list[Path], predictor: MergedPredictor, out: Path, visualize: Path | None, batch_size: int = PREDICT_BATCH) -> dict[str, Any]:
+    """Predict every file, `batch_size` decoded images per `predict_batch` call; undecodable
+    files are reported in `failed` and the rest go on."""
     rules = predictor.rules
     records, failed = [], []
     removed_counts = {name: 0 for name in RULES}
     if visualize is not None:
         Path(visualize).mkdir(parents=True, exist_ok=True)
+    pending: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        for (path, image), (objects, removed) in zip(pending, predictor.predict_batch([image for _, image in pending])):
+            for entry in removed:
+                removed_counts[entry["rule"]] += 1
+            records.append(prediction_record((image.shape[1], image.shape[0]), objects, removed, predictor.versions(), str(path)))
+            if visualize is not None:
+                cv2.imwrite(str(Path(visualize) / f"{path.stem}.png"), draw_predictions(image, objects))
+        pending.clear()
+
     for path in track(files, "predicting"):
         start = time.perf_counter()
         try:
-            image = load_image_rgb(path)
+            pending.append((path, load_image_rgb(path)))
         except CurateError as exc:
             failed.append({"image": str(path), "error": str(exc)})
-            continue
         finally:
             predictor.seconds["decode"] += time.perf_counter() - start
-        objects, removed = predictor.predict_image(image)
-        for entry in removed:
-            removed_counts[entry["rule"]] += 1
-        records.append({
-            "image": str(path),
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
-            "objects": objects,
-            "removed": [{"rule": r["rule"], "object_type": r["object_type"], "score": round(float(r["score"]), 6), "box": {k: round(float(r[k]), 6) for k in BOX_COLUMNS}} for r in removed],
-            "models": predictor.versions(),
-        })
-        if visualize is not None:
-            cv2.imwrite(str(Path(visualize) / f"{path.stem}.png"), draw_predictions(image, objects))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
     document = {
         "models": predictor.versions(),
         "rules": {name: {"enabled": name in rules, "removed": removed_counts[name]} for name in RULES},

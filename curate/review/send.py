@@ -7,6 +7,8 @@ Every sample remembers the hash of each object row it was sent with (`curate_obj
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -118,7 +120,7 @@ def build_sample(fo, dataset: Dataset, image: dict, rows: list[dict], extra_tags
     width, height = _plain(image.get("width")), _plain(image.get("height"))
     metadata = fo.ImageMetadata(width=width, height=height) if width and height else None
     sample = fo.Sample(
-        filepath=str(dataset.image_path(image["path"]).resolve()),
+        filepath=sample_filepath(dataset, image["path"]),
         tags=sorted(set(image["tags"]) | set(extra_tags)),
         metadata=metadata,
         ground_truth=ground_truth,
@@ -255,3 +257,11 @@ def overwrite_samples(fo, ds, dataset: Dataset, images_by_id: pd.DataFrame, rows
     for name in sorted(names):
         view.set_values(name, {sid: sample[name] for sid, sample in fresh.items()}, key_field="id")
     return unmirrored
+
+
+def sample_filepath(dataset: Dataset, path: str) -> str:
+    """An image's absolute path for FiftyOne. A path inside the dataset goes through its stable
+    top-level names (DATASET/media/...), never into a generation folder a later write removes."""
+    if os.path.isabs(path):
+        return str(Path(path).resolve())
+    return os.path.join(str(dataset.path.resolve()), os.path.normpath(path))

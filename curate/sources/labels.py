@@ -27,4 +27,4 @@ class TaxonomyTermResolver:
         if title.object_type is None:
             return Resolution(label, "unmapped", reason=title.rule)
         target = Target(title.object_type, title.category, title.style, title.pattern, tuple(title.attributes))
-        return Resolution(label, "mapped", target=target)
+        return Resolution(label, "mapped", target=target, reason=title.rule)  # the rule that decided

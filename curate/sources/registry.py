@@ -33,8 +33,8 @@ SOURCES: dict[str, SourceSpec] = {
     "fashion-mnist": SourceSpec(read_fashion_mnist, "fashion-mnist", ("dataset_dir", "executor", "label_names"), path_optional=True),
     "deepfashion": SourceSpec(read_deepfashion, "deepfashion", ("policy", "resolver")),
     "deepfashion2": SourceSpec(read_deepfashion2, "deepfashion2", ("policy", "label_names")),
-    "voc": SourceSpec(read_voc, None, ("policy",)),
-    "coco": SourceSpec(read_coco, None, ("policy",)),
-    "sagemaker": SourceSpec(read_sagemaker, None, ("policy", "resolver"), ("min_confidence", "footwear_pairs")),
-    "catalogue": SourceSpec(read_catalogue, None, ("policy", "resolver"), ("max_brand_share",)),
+    "voc": SourceSpec(read_voc, None, ("policy",), ("images",)),
+    "coco": SourceSpec(read_coco, None, ("policy",), ("images",)),
+    "sagemaker": SourceSpec(read_sagemaker, None, ("policy", "resolver"), ("min_confidence", "footwear_pairs", "images")),
+    "catalogue": SourceSpec(read_catalogue, None, ("policy", "resolver"), ("max_brand_share", "columns", "images")),
 }

@@ -52,7 +52,7 @@ class ProblemCollector:
         return tuple(value)
 
 
-_TOP_KEYS = {"name", "version", "object_types", "styles", "patterns", "attributes", "exclusions", "homonyms"}
+_TOP_KEYS = {"name", "version", "object_types", "styles", "patterns", "attributes", "exclusions", "homonyms", "common_words"}
 
 
 def _parse_taxonomy(path: Path) -> tuple[Taxonomy, list[Problem]]:
@@ -64,13 +64,15 @@ def _parse_taxonomy(path: Path) -> tuple[Taxonomy, list[Problem]]:
             check.add("(top level)", f"missing required key '{required}'")
 
     object_type_synonyms: dict[str, tuple[str, ...]] = {}
+    garments: dict[str, tuple[str, ...]] = {}
     categories: dict[str, Category] = {}
     for ot_name, ot in check.mapping(doc.get("object_types"), "object_types").items():
         key = f"object_types.{ot_name}"
         if ot_name not in OBJECT_TYPES:
             check.add(key, f"unknown object type (expected one of {', '.join(OBJECT_TYPES)})")
-        ot = check.mapping(ot, key, {"synonyms", "categories"})
+        ot = check.mapping(ot, key, {"synonyms", "garments", "categories"})
         object_type_synonyms[ot_name] = check.strings(ot.get("synonyms"), f"{key}.synonyms")
+        garments[ot_name] = check.strings(ot.get("garments"), f"{key}.garments")
         for cat_name, cat in check.mapping(ot.get("categories"), f"{key}.categories").items():
             ckey = f"{key}.categories.{cat_name}"
             cat = check.mapping(cat, ckey, {"synonyms", "styles"})
@@ -122,6 +124,8 @@ def _parse_taxonomy(path: Path) -> tuple[Taxonomy, list[Problem]]:
         attributes=attributes,
         exclusions=exclusions,
         homonyms=homonyms,
+        garments=garments,
+        common_words=frozenset(normalise_text(w) for w in check.strings(doc.get("common_words"), "common_words")),
     )
     return tax, check.problems + _semantic_problems(tax, check)
 
@@ -147,7 +151,8 @@ def _semantic_problems(tax: Taxonomy, check: ProblemCollector) -> list[Problem]:
     # Duplicate and cyclic synonyms: within one kind a term must name exactly one node, and a
     # synonym must not be another node's canonical name (that chains one node into another).
     groups: dict[str, dict[str, tuple[str, ...]]] = {
-        "object_types": dict(tax.object_type_synonyms),
+        # a garment must not also be an object-type synonym: both are head nouns of one object type
+        "object_types": {ot: syns + tax.garments.get(ot, ()) for ot, syns in tax.object_type_synonyms.items()},
         "categories": {c.name: c.synonyms for c in tax.categories.values()},
         "styles": tax.styles,
         "patterns": tax.patterns,
@@ -180,6 +185,9 @@ def _semantic_problems(tax: Taxonomy, check: ProblemCollector) -> list[Problem]:
             readings = ", ".join(f"{k} {v}" for k, v in sorted(kinds))
             check.add("homonyms", f"term '{term}' has several readings ({readings}) but is not declared")
     all_terms = tax.terms()
+    for word in sorted(tax.common_words):
+        if not any(s.kind == "style" for s in all_terms.get(word, ())):
+            check.add("common_words", f"'{word}' is not a style term (common words only qualify styles)")
     for term in tax.homonyms:
         if normalise_text(term) not in all_terms:
             check.add(f"homonyms.{term}", "declared homonym is not a term of the taxonomy")

@@ -20,7 +20,8 @@ STYLE_KEY = "style"
 
 @dataclass(frozen=True)
 class Sense:
-    """One reading of a term: kind is category, object_type, style, pattern, attribute or exclusion."""
+    """One reading of a term: kind is category, object_type, garment (a garment of that object type
+    that no category covers), style, pattern, attribute or exclusion."""
 
     kind: str
     value: str
@@ -62,6 +63,10 @@ class Taxonomy:
     attributes: dict[str, AttributeKey]
     exclusions: dict[str, Exclusion]
     homonyms: dict[str, str]
+    # object type -> garments no category covers ("kurta" is upper-body); a head noun of its own
+    garments: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # style terms that are everyday words: they never decide a category without a head noun
+    common_words: frozenset[str] = frozenset()
     _terms: dict[str, tuple[Sense, ...]] | None = field(default=None, repr=False)
 
     @property
@@ -105,6 +110,8 @@ def build_term_index(tax: Taxonomy) -> dict[str, tuple[Sense, ...]]:
 
     for object_type, synonyms in tax.object_type_synonyms.items():
         add((object_type, *synonyms), Sense("object_type", object_type))
+    for object_type, garments in tax.garments.items():
+        add(garments, Sense("garment", object_type))
     for cat in tax.categories.values():
         add((cat.name, *cat.synonyms), Sense("category", cat.name))
     for style, synonyms in tax.styles.items():

@@ -85,7 +85,7 @@ def test_box_table_replaces_the_product_label_and_adds_the_worn_garments(box_cat
     assert len(created) == 6 and json.loads(created.iloc[0]["after"])["box_origin"] == "manual"
     deleted = changes[(changes["field"] == "object") & changes["after"].isna()]
     assert deleted["image_id"].tolist() == [image_id("V600")]
-    assert json.loads(deleted.iloc[0]["before"])["category"] == "t-shirts"
+    assert json.loads(deleted.iloc[0]["before"])["category"] == "tanks"
     assert json.loads((box_catalogue / "reports" / "boxes.json").read_text())["changes"] == 26
     assert read_dataset(box_catalogue).meta["steps"] == ["boxes"]
 
@@ -201,7 +201,7 @@ def test_a_failed_write_leaves_the_dataset_as_it_was(box_catalogue, assets, monk
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(derive, "save_tables", broken)
+    monkeypatch.setattr(derive, "write_tables", broken)
     with pytest.raises(OSError):
         import_boxes(box_catalogue, assets / "boxes" / "boxes.csv")
     assert snapshot(box_catalogue) == before

@@ -73,7 +73,7 @@ def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
-        again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "dask", "--scheduler", cluster.scheduler_address])
+        again = CliRunner().invoke(app, ["build", str(recipe), "--overwrite", "--executor", "dask", "--scheduler", cluster.scheduler_address])
     assert again.exit_code == 0, again.output
     assert [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")] == first
 
@@ -109,7 +109,7 @@ def test_interrupted_build_leaves_previous_dataset_intact(tmp_path, source, monk
 
     monkeypatch.setattr(operations, "split_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"))
+        run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"), overwrite=True)
     after = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []

@@ -30,25 +30,9 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, garment_dataset):
-    root = tmp_path_factory.mktemp("stages")
-    dataset = garment_dataset(root / "synthetic", n_images=40)
-    models = root / "models"
-    recipes = {
-        "detector": {"dataset": str(dataset), "output": str(models / "detector"),
-                     "model": {"backbone": "resnet_tiny", "image_size": 128, "min_level": 3, "max_level": 5}, "training": TINY_TRAINING},
-        "category": {"dataset": str(dataset), "output": str(models / "category"),
-                     "model": {"backbone": "small_cnn", "image_size": 32}, "training": TINY_TRAINING},
-        "attributes": {"dataset": str(dataset), "output": str(models / "attributes"),
-                       "model": {"backbone": "small_cnn", "image_size": 32, "loss": "soft_f1"}, "training": TINY_TRAINING},
-    }
-    outputs = {}
-    for stage, doc in recipes.items():
-        recipe = write_recipe(root / f"{stage}.yaml", doc)
-        result = invoke("train", stage, str(recipe), "--set", "training.seed=1")
-        assert result.exit_code == 0, result.output
-        outputs[stage] = Path(doc["output"])
-    return {"root": root, "dataset": dataset, "models": models, **outputs}
+def trained(tiny_models):
+    """The session's tiny models (tests/conftest.py), trained through `curate train`."""
+    return tiny_models
 
 
 def test_model_directories_hold_model_recipe_labels_hashes_and_card(trained):
@@ -130,6 +114,28 @@ def test_predict_writes_one_record_per_image_and_reports_bad_images(trained):
         for removed in record["removed"]:
             assert removed["rule"] in doc["rules"]
     assert sorted(p.name for p in drawn.iterdir()) == ["0000.png", "0003.png"]
+
+
+def test_a_batch_predicts_what_its_images_predict_one_at_a_time(trained):
+    from curate.imageio import load_image_rgb
+    from curate.models.postprocess import RULES
+    from curate.models.predictor import MergedPredictor
+
+    predictor = MergedPredictor(trained["models"], list(RULES))
+    # Two training steps leave thresholds near 1; lower them so crops of several images meet.
+    predictor.detector.thresholds = {t: {"threshold": 0.3} for t in predictor.detector.thresholds}
+    images = [load_image_rgb(trained["dataset"] / "media" / f"{i:04d}.png") for i in range(10)]
+    batched = predictor.predict_batch(images)
+    alone = [predictor.predict_image(image) for image in images]
+    assert predictor.predict_batch([]) == []
+    assert sum(len(objects) for objects, _ in batched) >= 5
+    for (objects, removed), (objects_1, removed_1) in zip(batched, alone):
+        assert [r["rule"] for r in removed] == [r["rule"] for r in removed_1]
+        assert [(o["box"], o["object_type"], o["score"], o["category"], o["pattern"], o["style"], o["attributes"]) for o in objects] == \
+               [(o["box"], o["object_type"], o["score"], o["category"], o["pattern"], o["style"], o["attributes"]) for o in objects_1]
+        for o, o_1 in zip(objects, objects_1):  # float32 on another batch size: the last digits may move
+            assert o["category_score"] == pytest.approx(o_1["category_score"], abs=1e-5)
+            assert o["attribute_scores"] == pytest.approx(o_1["attribute_scores"], abs=1e-5)
 
 
 def test_category_model_per_object_type_routes_each_crop(tmp_path, garment_dataset):
