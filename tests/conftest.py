@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder.
 
-- golden inputs: `assets` (tests/assets/<source>/, tiny inputs in the real formats), `copy_asset`;
+- golden inputs: `assets` (tests/assets/<source>/, tiny inputs in the real formats), `copy_asset`,
+  `box_catalogue` (the hand-box catalogue of tests/assets/boxes imported as a dataset);
 - FiftyOne: `fiftyone_db`, a real mongod in a temporary directory under a unique database name
   (set before anything imports FiftyOne, restored afterwards), `planted`, a small dataset with
   known review cases, and `fiftyone_subprocess_env` for a command that starts its own mongod;
@@ -111,6 +112,18 @@ def copy_asset(tmp_path):
         return target
 
     return copy
+
+
+@pytest.fixture
+def box_catalogue(tmp_path):
+    """tests/assets/boxes/products.csv imported as a catalogue dataset at tmp_path/shop (eight
+    generated photos, one whole-image object per mapped product); returns the dataset path."""
+    from curate.parallel import SerialExecutor
+    from curate.sources.importer import import_to_dataset
+
+    out = tmp_path / "shop"
+    import_to_dataset("catalogue", ASSETS / "boxes" / "products.csv", out, executor=SerialExecutor())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -128,12 +128,18 @@ def split_command(
     val: float = typer.Option(0.1, "--val"),
     test: float = typer.Option(0.1, "--test"),
     stratify: str = typer.Option("category", "--stratify", help="none | category | multilabel (iterative stratification)"),
+    gold: float = typer.Option(0.0, "--gold", help="Put one of k product folds in gold: 1/k of the products (0.2 = 5 folds); train/val/test split the rest."),
+    fold: Optional[int] = typer.Option(None, "--fold", help="Which fold is gold, 0..k-1 (default 0): k runs rotate it."),
 ) -> None:
-    """Assign train/val/test, stratified and grouped by product; the gold split is never touched.
+    """Assign train/val/test, stratified and grouped by product; gold already set is never touched.
+
+    With --gold 1/k the products are cut into k stratified folds (the same for every --fold with the same seed; stored in the `fold` column) and fold --fold becomes gold, so k runs with --fold 0..k-1 make every product gold once.
 
     Example: curate split out/shop --seed 7 --stratify multilabel
+    Example: curate split out/shop --gold 0.2 --fold 3
     """
-    recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify}, "options")
+    recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify, "gold": gold, "fold": fold}, "options")
+
     def work(source: Dataset, stage: Path):
         images, report = operations.split_images(source.images, source.objects, recipe)
         return images, source.objects, report
@@ -143,6 +149,9 @@ def split_command(
     for name, count in report["objects"].items():
         table.add_row(name, str(count), str(report["max_share_gap_points"].get(name, "-")))
     console.print(table)
+    if "gold_fold" in report:
+        chosen = report["gold_fold"]
+        console.print(f"gold is fold {chosen['fold']} of {chosen['folds']}: {chosen['products']} products, {chosen['images']} images")
 
 
 @handle_errors

@@ -390,13 +390,19 @@ def write_iou_histogram(ious: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
+def boxable(objects: pd.DataFrame) -> pd.Series:
+    """Objects auto-boxing may box: no box yet, and not a whole-image label a curator left
+    without one on purpose (box_origin manual: the garment is not entirely in frame)."""
+    return objects[BOX_COLUMNS[0]].isna() & objects["box_origin"].ne("manual")
+
+
 def autobox_targets(images: pd.DataFrame, objects: pd.DataFrame, qa: bool) -> pd.DataFrame:
-    """Images to box: flat-lays whose objects have no box, or (QA) images with manual boxes."""
+    """Images to box: flat-lays with objects to box, or (QA) images with manual boxes."""
     boxed = objects[BOX_COLUMNS[0]].notna()
     if qa:
         ids = objects.loc[boxed & objects["box_origin"].isin(MANUAL_ORIGINS), "image_id"].unique()
         return images[images["image_id"].isin(ids)]
-    unboxed_ids = objects.loc[~boxed, "image_id"].unique()
+    unboxed_ids = objects.loc[boxable(objects), "image_id"].unique()
     return images[images["image_id"].isin(unboxed_ids) & images["flat_lay"].fillna(False).astype(bool)]
 
 
@@ -407,7 +413,7 @@ def apply_proposals(objects: pd.DataFrame, results: dict[str, dict[str, Any]]) -
     question for a curator, not a guess.
     """
     objects = objects.copy()
-    unboxed = objects[objects[BOX_COLUMNS[0]].isna()]
+    unboxed = objects[boxable(objects)]
     per_image = unboxed.groupby("image_id").groups
     new_rows: list[dict] = []
     stats: dict[str, Any] = {"boxed_objects": 0, "pair_copies": 0, "no_proposal": [], "no_proposal_reasons": {}, "ambiguous": [], "notes": {}}

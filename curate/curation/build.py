@@ -1,4 +1,4 @@
-"""`curate build RECIPE.yaml`: import -> remap -> filter -> flat-lay -> autobox -> dedup -> split -> balance -> report.
+"""`curate build RECIPE.yaml`: import -> remap -> hand boxes -> filter -> flat-lay -> autobox -> dedup -> split -> balance -> report.
 
 The recipe is validated whole (unknown keys rejected, with their names) before any work starts.
 The new dataset is built in a staging directory and swapped in only when every operation succeeded,
@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
+from curate.annotation import boxes_from_file
 from curate.curation import imbalance, imbalance_report, operations
 from curate.curation.balance import BalanceRecipe
 from curate.curation.dedup import DedupRecipe
@@ -49,6 +50,18 @@ class InputRecipe(RecipeModel):
             except CurateError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+
+class BoxesRecipe(RecipeModel):
+    """Hand-drawn boxes for the imported images: a box table or a folder of labelImg VOC files.
+
+    Boxes labelled with an object type only carry no category: keep them with
+    `filter.drop_unlabelled: false`."""
+
+    path: str
+    units: Literal["rel", "px"] = "rel"
+    key_column: str | None = Field(None, description="the table's image key column (default: image, source_id, id, file, filename or image_id)")
+    on_error: Literal["fail", "skip"] = "fail"
 
 
 class FilterRecipe(RecipeModel):
@@ -89,6 +102,7 @@ class BuildRecipe(RecipeModel):
     taxonomy: str = str(DEFAULT_TAXONOMY_PATH)
     inputs: list[InputRecipe] = Field(min_length=1)
     remap: dict[str, str] = Field(default_factory=dict, description="category -> category, e.g. merge tanks into t-shirts")
+    boxes: list[BoxesRecipe] = Field(default_factory=list, description="hand boxes merged in after the import and remap (see `curate boxes import`)")
     filter: FilterRecipe = Field(default_factory=FilterRecipe)
     flat_lay: Switch = Field(default_factory=Switch)
     autobox: AutoboxRecipe = Field(default_factory=AutoboxRecipe)
@@ -168,6 +182,9 @@ def run_build(recipe: BuildRecipe, executor: Executor, overwrite: bool = False) 
     with staged_dataset(recipe.output, overwrite=overwrite) as stage:
         images, objects, report["import"] = import_inputs(recipe, stage, executor, taxonomy)
         objects = remap_categories(objects, recipe.remap, taxonomy)
+        for item in recipe.boxes:
+            objects, _, boxed = boxes_from_file(images, objects, item.path, units=item.units, key=item.key_column, on_error=item.on_error, taxonomy=taxonomy)
+            report.setdefault("boxes", []).append(boxed)
         images, objects, report["filter"] = filter_tables(images, objects, recipe.filter)
         if recipe.flat_lay.enabled:
             images, report["flat_lay"] = operations.mark_flat_lays(images, stage, executor)

@@ -100,7 +100,10 @@ def dedup_images(images: pd.DataFrame, objects: pd.DataFrame, root: Path, execut
 
 def split_images(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
     images = split.assign_splits(images, objects, recipe)
-    return images, split.split_report(images, objects, recipe.stratify)
+    report = split.split_report(images, objects, recipe.stratify)
+    if recipe.gold:
+        report["gold_fold"] = split.fold_report(images, recipe)
+    return images, report
 
 
 def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_root: Path, executor: Executor, recipe: balance.BalanceRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -7,7 +7,10 @@
                  link (a commit is one rename), recovery of interrupted commands, output checks,
                  and the one-writer lock
     derive.py    derive a dataset from another (a curation step's output)
+    changes.py   rows of changes.parquet, the log of curator edits
 """
+
+from curate.dataset.changes import OBJECT_FIELD, format_value, object_json
 
 from curate.dataset.derive import carry_files, derive_dataset, rebase_paths
 from curate.dataset.schema import (
@@ -54,10 +57,10 @@ from curate.dataset.validate import validate_tables
 
 __all__ = [
     "BOX_COLUMNS", "BOX_ORIGINS", "CHANGES_FILE", "CHANGES_SCHEMA", "IMAGES_FILE", "IMAGES_SCHEMA", "META_FILE",
-    "OBJECTS_FILE", "OBJECTS_SCHEMA", "REVIEW_STATUSES", "SCHEMA_VERSION", "SPLITS",
+    "OBJECT_FIELD", "OBJECTS_FILE", "OBJECTS_SCHEMA", "REVIEW_STATUSES", "SCHEMA_VERSION", "SPLITS",
     "Dataset", "append_changes", "carry_files", "carry_from", "check_not_input", "check_target", "counts", "current_snapshot",
-    "dataset_lock", "derive_dataset", "empty_table", "ensure_folder", "image_paths", "images_frame", "is_url", "leftovers",
-    "objects_frame", "read_dataset", "rebase_paths", "save_dataset", "save_tables", "staged_dataset", "staged_folder",
+    "dataset_lock", "derive_dataset", "empty_table", "ensure_folder", "format_value", "image_paths", "images_frame", "is_url", "leftovers",
+    "object_json", "objects_frame", "read_dataset", "rebase_paths", "save_dataset", "save_tables", "staged_dataset", "staged_folder",
     "stable_id", "summary", "updated_dataset", "validate_tables", "value_counts", "write_parquet_atomic", "write_tables",
     "write_text_atomic",
 ]

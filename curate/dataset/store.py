@@ -300,7 +300,11 @@ def _append_changes_into(folder: Path, changes: pd.DataFrame) -> None:
 
 
 def append_changes(path: str | Path, changes: pd.DataFrame) -> None:
-    """Append rows to changes.parquet, in a new generation of the dataset."""
+    """Append rows to changes.parquet, in a new generation of the dataset; inside a step's
+    staging folder (`derive_dataset`, `staged_dataset`) the rows join that folder's commit."""
+    if os.path.abspath(path) in _STAGES:
+        _append_changes_into(Path(path), changes)
+        return
     with write_generation(path, fresh=False) as stage:
         stage.carry()
         snapshot = stage.base
