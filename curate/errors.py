@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def display(path: str | os.PathLike) -> str:
+    """A path as text that can always be printed and stored: bytes of a file name that are not
+    UTF-8 (kept by Python as surrogates) are shown as \\xNN escapes."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -16,7 +26,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        parts = [self.file]
+        parts = [display(self.file)]
         if self.where:
             parts.append(self.where)
         if self.field:
@@ -33,7 +43,7 @@ class CurateError(Exception):
 
     @classmethod
     def at(cls, file: str | Path, message: str, where: str | None = None, field: str | None = None):
-        problem = Problem(str(file), where, field, message)
+        problem = Problem(display(file), where, field, message)
         return cls(str(problem), [problem])
 
     @classmethod

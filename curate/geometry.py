@@ -104,6 +104,14 @@ def tight_box_xyxy(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
+def edge_shift_xyxy_px(a_rel: BoxLike, b_rel: BoxLike, image_wh) -> np.ndarray:
+    """How far the furthest edge moved between relative xyxy boxes a and b (pairwise, same shape),
+    in pixels of the image: 0.5 or less is what rounding to whole pixels gives."""
+    a = np.asarray(a_rel, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b_rel, dtype=np.float64).reshape(-1, 4)
+    return np.abs((a - b) * _scale(image_wh)).max(axis=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Areas and overlaps (xyxy in any common unit)
 

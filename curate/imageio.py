@@ -6,18 +6,31 @@ otherwise only fail much later, inside a training step. Sizes are the displayed 
 orientation that turns the picture by 90 degrees (JPEG APP1, PNG eXIf, WebP EXIF chunk) swaps
 width and height, so boxes recorded against the size match the decoded pixels.
 
-`load_image_rgb` is the one place images are decoded, always to uint8 RGB, HxWx3, as displayed:
-the EXIF orientation is applied (rotated or mirrored pixels, not just reported); CMYK is
-converted to RGB (inverted Adobe CMYK included, no colour profile); 16-bit grayscale keeps its
-top 8 bits instead of clipping at 255, 16-bit colour is read at 8 bits per channel; grayscale
-and palette images are expanded; alpha is composited on white.
+Images decode always to uint8 RGB, HxWx3, as displayed: the EXIF orientation is applied
+(rotated or mirrored pixels, not just reported); CMYK is converted to RGB (inverted Adobe CMYK
+included, no colour profile); 16-bit grayscale keeps its top 8 bits instead of clipping at 255,
+16-bit colour is read at 8 bits per channel; grayscale and palette images are expanded; alpha is
+composited on white. Two ways:
+
+- `load_image_rgb` (`decode_image_bytes` for bytes in memory), at full size: where pixels are
+  written or learned from (augmented copies, crops, model inputs);
+- `load_image_reduced`, as small as a step needs (flat-lay detection, hashing and box search
+  look at a few hundred pixels a side): JPEGs are decoded at 1/2, 1/4 or 1/8 scale by the codec
+  itself, so a 13,000 x 13,000 photo never exists in memory at full size.
+
+Every decode refuses more pixels than CURATE_MAX_PIXELS (default 64 million: a full-size decode
+costs 3-6 bytes a pixel at its peak), which bounds every worker's memory; this cap replaces
+Pillow's decompression-bomb limit.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import struct
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +51,15 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
         with open(path, "rb") as handle:
             return _header_size(path, handle, size)
     except FileNotFoundError:
+        if path.is_symlink():
+            raise CurateError.at(path, f"image file not found: a broken link to {os.readlink(path)}") from None
         raise CurateError.at(path, "image file not found") from None
+    except IsADirectoryError:
+        raise CurateError.at(path, "expected an image file, found a folder") from None
     except OSError as exc:
-        raise CurateError.at(path, f"cannot read the image header: {exc}") from None
+        if exc.errno == errno.ELOOP:
+            raise CurateError.at(path, "symbolic link loop (the link never leads to a file)") from None
+        raise CurateError.at(path, f"cannot read the image header: {exc.strerror or exc}") from None
 
 
 def image_format(head: bytes) -> str | None:
@@ -220,32 +239,101 @@ def _check_complete(path: Path, handle, head: bytes, size: int) -> None:
         raise CurateError.at(path, "truncated GIF: no trailer byte")
 
 
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_PIXELS_ENV = "CURATE_MAX_PIXELS"
+_JPEG_SCALES = (8, 4, 2)
+
+
+def max_pixels() -> int:
+    """The most pixels one decode may produce (CURATE_MAX_PIXELS, else the default)."""
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise CurateError(f"{MAX_PIXELS_ENV} must be a number of pixels, found '{raw}'") from None
+    if value <= 0:
+        raise CurateError(f"{MAX_PIXELS_ENV} must be positive, found {value}")
+    return value
+
+
+def jpeg_scale(size_wh: tuple[int, int], min_side: int) -> int:
+    """The largest JPEG reduction (8, 4, 2, else 1) that keeps the longer side at least min_side."""
+    longer = max(size_wh)
+    return next((s for s in _JPEG_SCALES if -(-longer // s) >= min_side), 1)
+
+
+def _check_cap(path: str | Path, size_wh: tuple[int, int], decoded_wh: tuple[int, int], reduced: bool) -> None:
+    cap = max_pixels()
+    pixels = decoded_wh[0] * decoded_wh[1]
+    if pixels > cap:
+        how = f"decoding it at {decoded_wh[0]}x{decoded_wh[1]} needs" if reduced else "a full-size decode needs"
+        raise CurateError.at(
+            path,
+            f"image is {size_wh[0]}x{size_wh[1]} ({size_wh[0] * size_wh[1] / 1e6:.0f} megapixels): {how} {pixels / 1e6:.0f} megapixels, "
+            f"above the cap of {cap / 1e6:g} (set {MAX_PIXELS_ENV} to raise it, or resize the image)",
+        )
+
+
+@contextmanager
+def _our_pixel_cap():
+    """The pixel cap is checked before decoding; Pillow's own bomb limit would refuse earlier
+    (at open, before a JPEG can be reduced), so it is lifted while we decode."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(source, path: str | Path, size: tuple[int, int], min_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with _our_pixel_cap(), Image.open(source) as img:
+            scale = jpeg_scale(img.size, min_side) if min_side and img.format == "JPEG" else 1
+            if scale > 1:
+                # DCT scaling inside the codec: only the reduced image is ever held
+                img.draft(img.mode if img.mode in ("CMYK", "L") else "RGB", (-(-img.size[0] // scale), -(-img.size[1] // scale)))
+            _check_cap(path, size, img.size, reduced=scale > 1)
+            img.load()
+            return _displayed_rgb(img), size
+    except CurateError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CurateError.at(path, f"cannot decode image: {exc}") from None
+
+
+def _displayed_rgb(img) -> np.ndarray:
+    """The decoded image as displayed (EXIF orientation applied), as uint8 RGB."""
+    from PIL import ImageOps
+
+    return _to_rgb_array(ImageOps.exif_transpose(img))
+
+
 def load_image_rgb(path: str | Path) -> np.ndarray:
-    """Decode to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
+    """Decode at full size to uint8 RGB (HxWx3) as displayed: EXIF-rotated, alpha composited on white."""
     path = Path(path)
-    width, height = read_image_size(path)  # same clear errors for missing, empty and truncated files
-    return _decode(path, path, (width, height))
+    # read_image_size first: the same clear errors for missing, empty and truncated files
+    return _decode(path, path, read_image_size(path), None)[0]
 
 
 def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
     """`load_image_rgb` for an image held in memory; `name` says where it came from in errors."""
-    return _decode(io.BytesIO(data), name, read_image_size_bytes(data, name))
+    return _decode(io.BytesIO(data), name, read_image_size_bytes(data, name), None)[0]
 
 
-def _decode(source, path: str | Path, image_wh: tuple[int, int]) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    width, height = image_wh
-    try:
-        with Image.open(source) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb_array(img)
-    except Image.DecompressionBombError:
-        # Pillow's guard against decompression bombs; a real photo this big needs resizing first
-        raise CurateError.at(path, f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above Pillow's safety limit of {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f}; resize it before importing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CurateError.at(path, f"cannot decode image: {exc}") from None
+def load_image_reduced(path: str | Path, min_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """(RGB array, full displayed (width, height)): decoded as small as keeps the longer side
+    at least `min_side` (JPEGs by 1/2, 1/4 or 1/8; other formats at full size)."""
+    path = Path(path)
+    return _decode(path, path, read_image_size(path), min_side)
 
 
 def _to_rgb_array(img) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder.
 
-- golden inputs: `assets` (tests/assets/<source>/, tiny inputs in the real formats), `copy_asset`;
+- golden inputs: `assets` (tests/assets/<source>/, tiny inputs in the real formats), `copy_asset`,
+  `box_catalogue` (the hand-box catalogue of tests/assets/boxes imported as a dataset);
 - FiftyOne: `fiftyone_db`, a real mongod in a temporary directory under a unique database name
   (set before anything imports FiftyOne, restored afterwards), `planted`, a small dataset with
   known review cases, and `fiftyone_subprocess_env` for a command that starts its own mongod;
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -82,6 +84,24 @@ def real_dev_labels() -> Path:
     return REPO_ROOT / "bench" / "real_dev"
 
 
+def _folder_snapshot(folder: Path) -> dict[str, str]:
+    """Every file under a folder (links followed, so a dataset's current generation) by relative
+    path and content hash."""
+    found = {}
+    for root, _dirs, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = Path(root) / name
+            found[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "(broken link)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def folder_snapshot():
+    """`folder_snapshot(folder)`: {relative path: sha256} of every file under it, links followed
+    (to prove that a failed command changed nothing)."""
+    return _folder_snapshot
+
+
 @pytest.fixture
 def copy_asset(tmp_path):
     """Copy one asset folder into this test's tmp_path (to damage it safely); returns the copy."""
@@ -92,6 +112,18 @@ def copy_asset(tmp_path):
         return target
 
     return copy
+
+
+@pytest.fixture
+def box_catalogue(tmp_path):
+    """tests/assets/boxes/products.csv imported as a catalogue dataset at tmp_path/shop (eight
+    generated photos, one whole-image object per mapped product); returns the dataset path."""
+    from curate.parallel import SerialExecutor
+    from curate.sources.importer import import_to_dataset
+
+    out = tmp_path / "shop"
+    import_to_dataset("catalogue", ASSETS / "boxes" / "products.csv", out, executor=SerialExecutor())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pycocotools import mask as mask_utils
 from curate.geometry import (
     area_xyxy,
     clip_xyxy,
+    edge_shift_xyxy_px,
     intersection_over_first,
     iou_xyxy,
     padded_box_xyxy_px,
@@ -135,3 +136,10 @@ def test_iou_agrees_with_pycocotools(a, b):
     to_coco = lambda boxes: (xyxy_to_xywh(boxes) * 1000).tolist()  # noqa: E731
     expected = mask_utils.iou(to_coco(a), to_coco(b), [0] * len(b))
     np.testing.assert_allclose(iou_xyxy(a, b), expected, atol=1e-6)
+
+
+def test_edge_shift_is_the_furthest_edge_move_in_pixels():
+    a = [[0.25, 0.2, 0.75, 0.5], [0.1, 0.1, 0.2, 0.2]]
+    b = [[0.30, 0.2, 0.75, 0.5], [0.1, 0.1, 0.2, 0.2]]
+    assert edge_shift_xyxy_px(a, b, (120, 160)).tolist() == pytest.approx([6.0, 0.0])
+    assert edge_shift_xyxy_px(a[0], [0.25, 0.2, 0.75, 0.5 + 1 / 320], (120, 160)).tolist() == pytest.approx([0.5])

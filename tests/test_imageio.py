@@ -85,8 +85,8 @@ def test_exif_rotation_turns_pixels(tmp_path):
 def test_huge_image_is_a_clear_error_not_a_crash(tmp_path, monkeypatch):
     path = tmp_path / "huge.png"
     Image.new("RGB", (40, 30)).save(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,200 pixels is then above twice the limit
-    with pytest.raises(CurateError, match=r"huge.png: image is 40x30 .* resize it"):
+    monkeypatch.setenv("CURATE_MAX_PIXELS", "500")  # the pixel cap: 1,200 pixels are above it
+    with pytest.raises(CurateError, match=r"huge.png: image is 40x30 .* resize the image"):
         load_image_rgb(path)
     assert read_image_size(path) == (40, 30)  # the header is still read
 

@@ -16,7 +16,7 @@ from curate.curation.balance import BalanceRecipe
 from curate.curation.build import load_build_recipe, run_build
 from curate.curation.dedup import DedupRecipe
 from curate.curation.split import SplitRecipe
-from curate.dataset import Dataset, derive_dataset, read_dataset, write_text_atomic
+from curate.dataset import Dataset, dataset_lock, derive_dataset, read_dataset, write_text_atomic
 from curate.parallel import make_executor
 from curate.recipes import parse_recipe
 
@@ -54,11 +54,11 @@ def autobox_command(
 
     Example: curate autobox out/shop --split-pairs
     """
-    ds = read_dataset(dataset)
     if qa:
-        with _executor(executor, scheduler, workers) as run:
+        with dataset_lock(dataset), _executor(executor, scheduler, workers) as run:  # it writes reports
+            ds = read_dataset(dataset)
             _, report = operations.autobox_objects(ds.images, ds.objects, ds.path, run, split_pairs, qa_chart=ds.reports_dir / "autobox-qa.png")
-        write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
+            write_text_atomic(ds.reports_dir / "autobox-qa.json", json.dumps(report, indent=2) + "\n")
         summary = report["qa"]
         _print_unreadable(report)
         if not summary["boxes"]:
@@ -78,7 +78,7 @@ def autobox_command(
             objects, report = operations.autobox_objects(images, source.objects, source.path, run, split_pairs)
         return images, objects, report | {"flat_lay": flat}
 
-    _, report = derive_dataset(ds, "autobox", work)
+    _, report = derive_dataset(dataset, "autobox", work)
     _print_unreadable(report["flat_lay"])
     _print_unreadable(report)
     console.print(f"boxed {report['boxed_objects']} objects ({report['pair_copies']} pair copies); no proposal: {len(report['no_proposal'])}; several unboxed objects: {len(report['ambiguous'])}")
@@ -107,9 +107,8 @@ def dedup_command(
     """
     options = {"hamming": hamming, "max_residual": max_residual, "max_group": max_group, "policy": policy, "near_policy": near_policy, "multi_label_objects": multi_label}
     recipe = parse_recipe(DedupRecipe, options, "options")
-    ds = read_dataset(dataset)
     with _executor(executor, scheduler, workers) as run:
-        _, report = derive_dataset(ds, "dedup", lambda source, stage: operations.dedup_images(source.images, source.objects, source.path, run, recipe))
+        _, report = derive_dataset(dataset, "dedup", lambda source, stage: operations.dedup_images(source.images, source.objects, source.path, run, recipe))
     _print_unreadable(report)
     table = Table("exact groups", "near groups", "across splits", "leaks", "dropped images", "candidate / confirmed pairs", "pairs cut", "multi pattern/style objects")
     table.add_row(
@@ -129,23 +128,30 @@ def split_command(
     val: float = typer.Option(0.1, "--val"),
     test: float = typer.Option(0.1, "--test"),
     stratify: str = typer.Option("category", "--stratify", help="none | category | multilabel (iterative stratification)"),
+    gold: float = typer.Option(0.0, "--gold", help="Put one of k product folds in gold: 1/k of the products (0.2 = 5 folds); train/val/test split the rest."),
+    fold: Optional[int] = typer.Option(None, "--fold", help="Which fold is gold, 0..k-1 (default 0): k runs rotate it."),
 ) -> None:
-    """Assign train/val/test, stratified and grouped by product; the gold split is never touched.
+    """Assign train/val/test, stratified and grouped by product; gold already set is never touched.
+
+    With --gold 1/k the products are cut into k stratified folds (the same for every --fold with the same seed; stored in the `fold` column) and fold --fold becomes gold, so k runs with --fold 0..k-1 make every product gold once.
 
     Example: curate split out/shop --seed 7 --stratify multilabel
+    Example: curate split out/shop --gold 0.2 --fold 3
     """
-    recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify}, "options")
-    ds = read_dataset(dataset)
+    recipe = parse_recipe(SplitRecipe, {"seed": seed, "train": train, "val": val, "test": test, "stratify": stratify, "gold": gold, "fold": fold}, "options")
 
     def work(source: Dataset, stage: Path):
         images, report = operations.split_images(source.images, source.objects, recipe)
         return images, source.objects, report
 
-    _, report = derive_dataset(ds, "split", work)
+    _, report = derive_dataset(dataset, "split", work)
     table = Table("split", "objects", "largest label-share gap (points)")
     for name, count in report["objects"].items():
         table.add_row(name, str(count), str(report["max_share_gap_points"].get(name, "-")))
     console.print(table)
+    if "gold_fold" in report:
+        chosen = report["gold_fold"]
+        console.print(f"gold is fold {chosen['fold']} of {chosen['folds']}: {chosen['products']} products, {chosen['images']} images")
 
 
 @handle_errors
@@ -156,6 +162,8 @@ def balance_command(
     policy: str = typer.Option("auto", "--policy", help="auto (flat-lay / on-model per image) | crop (classification crops)"),
     undersample: Optional[int] = typer.Option(None, "--undersample", help="Co-occurrence-aware undersampling limit per group."),
     masks: bool = typer.Option(True, "--masks/--no-masks", help="Recompute flat-lay boxes from the rotated foreground mask."),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Views whose MeanIR may not rise more than --max-rise, e.g. 'category,pattern' (default: the other views, except those nested in --by)."),
+    max_rise: float = typer.Option(0.10, "--max-rise", help="How far a guarded view's MeanIR may rise (0.10: 10 %)."),
     seed: int = typer.Option(0, "--seed"),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler"),
@@ -165,16 +173,26 @@ def balance_command(
 
     Example: curate balance out/shop --by object_type --target 5000
     """
-    recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "seed": seed}, "options")
-    ds = read_dataset(dataset)
+    guarded = None if guard is None else [v.strip() for v in guard.split(",") if v.strip()]
+    recipe = parse_recipe(BalanceRecipe, {"by": by, "target": target if target == "majority" else _int(target, "--target"), "policy": policy, "undersample_limit": undersample, "masks": masks, "guard": guarded, "max_rise": max_rise, "seed": seed}, "options")
     with _executor(executor, scheduler, workers) as run:
-        _, report = derive_dataset(ds, "balance", lambda source, stage: operations.balance_training_split(source.images, source.objects, source.path, stage, run, recipe))
+        _, report = derive_dataset(dataset, "balance", lambda source, stage: operations.balance_training_split(source.images, source.objects, source.path, stage, run, recipe))
     _print_unreadable(report)
     table = Table("group", "before", "after")
     for group in sorted(set(report["counts_before"]) | set(report["counts_after"])):
         table.add_row(group, str(report["counts_before"].get(group, 0)), str(report["counts_after"].get(group, 0)))
     console.print(table)
-    console.print(f"{report['augmented_images']} augmented images; IR after: {report['ir_after']:.3f}" if report["ir_after"] else "nothing to balance")
+    views = Table("view (train split)", "MeanIR before", "MeanIR after", "guard")
+    for label, pair in report["mean_ir"].items():
+        view = {"object types": "object_type", "categories": "category", "patterns": "pattern"}[label]
+        note = "target" if view == recipe.by else f"<= {report['guarded'][view]:.4f}" if view in report["guarded"] else "nested in the target: not guarded" if view in report["not_guarded_nested"] else "-"
+        views.add_row(label, _fmt(pair["before"]), _fmt(pair["after"]), note)
+    console.print(views)
+    console.print(f"{report['augmented_images']} augmented images; IR after: {report['ir_after']:.3f}; stopped: {report['stopped']}" if report["ir_after"] else "nothing to balance")
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _int(text: str, option: str) -> int:
@@ -197,6 +215,11 @@ def report_command(
     Example: curate report out/shop --split train --before out/shop-unbalanced
     Example: curate report out/shop --photography
     """
+    with dataset_lock(dataset):  # reports are written into the dataset
+        _report(dataset, before, split, charts, photography)
+
+
+def _report(dataset: Path, before: Optional[Path], split: Optional[str], charts: bool, photography: bool) -> None:
     ds = read_dataset(dataset)
     if photography:
         from curate.cli.intel_commands import show_photography_report
@@ -225,6 +248,7 @@ def report_command(
 def build_command(
     recipe_path: Path = typer.Argument(..., help="Build recipe (YAML).", exists=True, dir_okay=False),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a recipe key, e.g. --set split.seed=3"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the recipe's output when it is an existing dataset."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler"),
     workers: Optional[int] = typer.Option(None, "--workers"),
@@ -235,7 +259,7 @@ def build_command(
     """
     recipe = load_build_recipe(recipe_path, overrides)
     with _executor(executor, scheduler, workers) as run:
-        report = run_build(recipe, run)
+        report = run_build(recipe, run, overwrite=overwrite)
     unreadable = {(item["image_id"], item["error"]) for part in report.values() if isinstance(part, dict) for item in part.get("unreadable", [])}
     _print_unreadable({"unreadable": [{"image_id": i, "error": e} for i, e in sorted(unreadable)]})
     ds = read_dataset(recipe.output)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from curate.cli.common import console, handle_errors
+from curate.cli.common import console, err_console, handle_errors
 from curate.dataset import read_dataset, summary
+from curate.dataset.generations import recover_if_idle
+from curate.dataset.layout import commit_info, current_snapshot, leftovers
+from curate.dataset.lock import lock_status
+from curate.errors import display
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, TitleCategoriser, load_taxonomy
 
 
@@ -17,10 +23,27 @@ from curate.taxonomy import DEFAULT_TAXONOMY_PATH, TitleCategoriser, load_taxono
 def info(dataset: Path = typer.Argument(..., help="Dataset directory.")) -> None:
     """Print counts by object type, category, pattern, style, split and source.
 
+    Also says which generation is current and who wrote it, whether a command is writing the
+    dataset now, and what interrupted commands left (removed here when no command is writing).
+
     Example: curate info out/demo
     """
+    for line in recover_if_idle(dataset):
+        err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    busy = lock_status(dataset) if dataset.is_dir() else None
+    if busy:
+        err_console.print(f"[yellow]note:[/] {escape(display(dataset))} is {escape(busy)}", highlight=False, soft_wrap=True)
+    for item in leftovers(dataset):
+        err_console.print(f"[yellow]leftover:[/] {escape(item.describe())}", highlight=False, soft_wrap=True)
     ds = read_dataset(dataset)
-    console.print(f"[bold]{ds.meta.get('name', ds.path.name)}[/]: {len(ds.images)} images, {len(ds.objects)} objects")
+    console.print(f"[bold]{escape(str(ds.meta.get('name', ds.path.name)))}[/]: {len(ds.images)} images, {len(ds.objects)} objects")
+    snapshot = current_snapshot(dataset)
+    written = commit_info(snapshot) if snapshot else {}
+    if written:
+        when = _dt.datetime.fromtimestamp(written["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        console.print(f"generation {snapshot.generation}, written by {escape(str(written.get('command')))} at {when}", highlight=False)
+    elif snapshot is not None and snapshot.generation == 0:
+        console.print("single-folder layout of an earlier curate version (the next command that writes it converts it)", highlight=False)
     for title, values in summary(ds).items():
         table = Table(title, "count", title_justify="left")
         for value, count in values.items():

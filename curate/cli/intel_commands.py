@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from curate.cli.common import console, handle_errors
+from curate.dataset import dataset_lock
 
 
 def _print_frame(frame, title: str, as_json: bool) -> None:
@@ -33,7 +34,8 @@ def embed(
     """
     from curate.intel.workflows import embed_dataset
 
-    counts = embed_dataset(dataset, model, batch_size)
+    with dataset_lock(dataset):  # the embeddings are written into the dataset
+        counts = embed_dataset(dataset, model, batch_size)
     console.print(f"embeddings: {counts['computed']} computed, {counts['reused']} reused, {counts['dropped']} dropped")
 
 
@@ -72,7 +74,8 @@ def mislabelled(
     """
     from curate.intel.workflows import rank_mislabelled
 
-    ranked = rank_mislabelled(dataset, model, split, folds)
+    with dataset_lock(dataset):
+        ranked = rank_mislabelled(dataset, model, split, folds)
     console.print(f"{int(ranked['label_issue'].sum())} of {len(ranked)} labels flagged by confident learning")
     _print_frame(ranked.head(top), "most likely mislabelled", as_json)
 
@@ -96,7 +99,8 @@ def box_issues(
     if (predictions is None) == (detector is None):
         raise CurateError("give exactly one of --predictions FILE or --detector DIR")
     predicted = read_predictions(predictions) if predictions is not None else detector_predictions(dataset, detector)
-    spurious, missing = flag_box_issues(dataset, predicted, iou, min_score)
+    with dataset_lock(dataset):
+        spurious, missing = flag_box_issues(dataset, predicted, iou, min_score)
     _print_frame(spurious.head(top), "likely spurious boxes", False)
     _print_frame(missing.head(top), "likely missing boxes", False)
 
@@ -123,6 +127,9 @@ def show_photography_report(ds) -> None:
     """`curate report DATASET --photography`: write the photography QA report and summarise it."""
     from curate.intel.photography import photography_report
 
+    if ds.images.empty or not ds.objects["category"].notna().any():
+        console.print(f"nothing to report: {'the dataset has no images' if ds.images.empty else 'no object has a category'}")
+        return
     report = photography_report(ds)
     console.print(f"photography report written to {ds.reports_dir}/photography.md, photography.json and PNG charts")
     console.print("differ most from the catalogue norm: " + ", ".join(report["most_different"][:5]))

@@ -6,6 +6,7 @@ import typer
 
 from curate import __version__
 from curate.cli import (
+    boxes_commands,
     curation_commands,
     dataset_commands,
     demo_commands,
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 app.add_typer(taxonomy_commands.app, name="taxonomy")
 app.add_typer(review_commands.app, name="review")
+app.add_typer(boxes_commands.app, name="boxes")
 dataset_commands.register(app)
 source_commands.register(app)
 curation_commands.register(app)

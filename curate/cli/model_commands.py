@@ -62,7 +62,7 @@ def evaluate_command(
     model: Path = typer.Option(..., "--model", help="The trained model directory."),
     dataset: Path = typer.Option(..., "--dataset", help="The dataset to evaluate on."),
     split: str = typer.Option("gold", "--split", help="The split to evaluate on."),
-    fiftyone: bool = typer.Option(True, "--fiftyone/--no-fiftyone", help="Also store detector results as a FiftyOne evaluation run."),
+    fiftyone: bool = typer.Option(True, "--fiftyone/--no-fiftyone", help="Also store the predictions as a FiftyOne evaluation run with its error views (when the dataset is in FiftyOne)."),
 ) -> None:
     """Evaluate a trained stage on a labelled split; writes JSON, Markdown and PNG beside the model.
 
@@ -77,7 +77,8 @@ def evaluate_command(
             console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)
     if "fiftyone" in metrics:
         run = metrics["fiftyone"]
-        console.print(f"FiftyOne evaluation run '{run['eval_key']}' stored" if run["stored"] else f"FiftyOne evaluation run not stored: {run['reason']}", highlight=False)
+        where = f" in FiftyOne dataset '{run['dataset']}'" if run.get("dataset") else ""
+        console.print(f"FiftyOne evaluation run '{run['eval_key']}' stored{where}" if run["stored"] else f"FiftyOne evaluation run not stored: {run['reason']}", highlight=False)
     console.print(f"report written to [bold]{out}[/]", highlight=False)
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from curate.cli.common import console, handle_errors
-from curate.dataset import read_dataset
+from curate.cli.common import console, err_console, handle_errors
+from curate.dataset import check_not_input, read_dataset
 from curate.errors import CurateError
 from curate.exporters import EXPORTERS
 from curate.parallel import make_executor
@@ -24,7 +25,9 @@ _SHOWN = 20
 def import_source(
     source: str = typer.Argument(..., help=f"Input format: {', '.join(SOURCES)}."),
     path: Optional[Path] = typer.Argument(None, help="File or folder to read (fashion-mnist: optional)."),
-    out: Path = typer.Option(..., "--out", help="Dataset directory to create (replaced only on success)."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to create: new or empty (an existing dataset only with --overwrite)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the dataset at --out (only when the whole import succeeds)."),
+    allow_outside_root: bool = typer.Option(False, "--allow-outside-root", help="Import images the annotations name outside their own folder (refused by default)."),
     on_error: str = typer.Option("fail", "--on-error", help="fail: stop at the first bad item; skip: leave it out and report it."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="Label mapping YAML (default: the source's own, or taxonomy terms)."),
     executor: str = typer.Option("local", "--executor", help="serial or local (process pool) for per-image work."),
@@ -50,7 +53,10 @@ def import_source(
         )
         if value is not None
     }
-    report = import_to_dataset(source, path, out, on_error=on_error, mapping=mapping, executor=make_executor(executor), **options)
+    report = import_to_dataset(
+        source, path, out, on_error=on_error, mapping=mapping, executor=make_executor(executor),
+        overwrite=overwrite, allow_outside_root=allow_outside_root, **options,
+    )
     print_report(report, out)
 
 
@@ -66,10 +72,16 @@ def print_report(report: dict, out: Path) -> None:
     for label, count in list(report["unmapped_labels"].items())[:_SHOWN]:
         table.add_row(f"[yellow]unmapped label[/] {label}", f"{count:,}")
     table.add_row("skipped items", f"{report['skipped_count']:,}")
+    refused = report.get("refused_outside_root", {})
+    if refused.get("count"):
+        table.add_row("refused: outside the annotation root", f"{refused['count']:,}")
     console.print(table)
+    for item in report.get("text_decoding", []):
+        err_console.print(f"[yellow]note:[/] {escape(item['file'])}: {escape(item['note'])}", highlight=False, soft_wrap=True)
     for item in report["skipped"][:_SHOWN]:
         where = ": ".join(str(p) for p in (item["file"], item["where"]) if p)
-        console.print(f"[red]skipped[/] {where}: {item['reason']}", highlight=False, soft_wrap=True)
+        field = f"field '{item['field']}': " if item.get("field") else ""
+        console.print(f"[red]skipped[/] {escape(where)}: {escape(field + item['reason'])}", highlight=False, soft_wrap=True)
     if report["skipped_count"] > _SHOWN:
         console.print(f"... and {report['skipped_count'] - _SHOWN} more in {REPORT_PATH}")
     console.print(f"report: {Path(out) / REPORT_PATH}  ({report['seconds']} s)", highlight=False)
@@ -86,6 +98,7 @@ def export(
 
     Example: curate export out/demo --format yolo --out out/demo-yolo --split train
     """
+    check_not_input(out, [dataset])  # an export never writes into the dataset or around it
     if format not in EXPORTERS:
         raise CurateError(f"unknown export format '{format}' (expected one of {', '.join(EXPORTERS)})")
     written = EXPORTERS[format](read_dataset(dataset), out, split=split)

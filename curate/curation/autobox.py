@@ -29,7 +29,7 @@ from curate.curation.background import distance_map, measure_background, median_
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.errors import CurateError
 from curate.geometry import iou_xyxy, tight_box_xyxy, xyxy_px_to_rel
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 
 # Boxes are searched on a copy subsampled until its longer side is at most this many pixels:
 # Canny and the morphology then cost a small, fixed fraction of decoding whatever the photo's size.
@@ -337,13 +337,14 @@ def autobox_file(task: tuple[str, bool]) -> dict[str, Any]:
     """Decode one image and propose boxes; relative xyxy + confidence, or the reason it failed."""
     path, split_pairs = task
     try:
-        rgb = load_image_rgb(path)
+        # the search runs on at most WORK_SIDE pixels a side: decode a JPEG at about twice that
+        rgb, (width, height) = load_image_reduced(path, 2 * WORK_SIDE)
     except CurateError as exc:
         return {"error": str(exc), "boxes": []}
-    h, w = rgb.shape[:2]
+    h, w = rgb.shape[:2]  # the decoded pixels the boxes are found in
     result = propose(rgb, split_pairs)
     return {
-        "error": None, "width": w, "height": h, "boxes": [(*p.xyxy_rel(w, h), p.confidence) for p in result.boxes],
+        "error": None, "width": width, "height": height, "boxes": [(*p.xyxy_rel(w, h), p.confidence) for p in result.boxes],
         "reason": result.reason, "notes": list(result.notes),
     }
 
@@ -389,13 +390,19 @@ def write_iou_histogram(ious: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
+def boxable(objects: pd.DataFrame) -> pd.Series:
+    """Objects auto-boxing may box: no box yet, and not a whole-image label a curator left
+    without one on purpose (box_origin manual: the garment is not entirely in frame)."""
+    return objects[BOX_COLUMNS[0]].isna() & objects["box_origin"].ne("manual")
+
+
 def autobox_targets(images: pd.DataFrame, objects: pd.DataFrame, qa: bool) -> pd.DataFrame:
-    """Images to box: flat-lays whose objects have no box, or (QA) images with manual boxes."""
+    """Images to box: flat-lays with objects to box, or (QA) images with manual boxes."""
     boxed = objects[BOX_COLUMNS[0]].notna()
     if qa:
         ids = objects.loc[boxed & objects["box_origin"].isin(MANUAL_ORIGINS), "image_id"].unique()
         return images[images["image_id"].isin(ids)]
-    unboxed_ids = objects.loc[~boxed, "image_id"].unique()
+    unboxed_ids = objects.loc[boxable(objects), "image_id"].unique()
     return images[images["image_id"].isin(unboxed_ids) & images["flat_lay"].fillna(False).astype(bool)]
 
 
@@ -406,7 +413,7 @@ def apply_proposals(objects: pd.DataFrame, results: dict[str, dict[str, Any]]) -
     question for a curator, not a guess.
     """
     objects = objects.copy()
-    unboxed = objects[objects[BOX_COLUMNS[0]].isna()]
+    unboxed = objects[boxable(objects)]
     per_image = unboxed.groupby("image_id").groups
     new_rows: list[dict] = []
     stats: dict[str, Any] = {"boxed_objects": 0, "pair_copies": 0, "no_proposal": [], "no_proposal_reasons": {}, "ambiguous": [], "notes": {}}

@@ -1,8 +1,9 @@
 """Sampling plans for the training split: upsampling by augmentation and co-occurrence-aware undersampling.
 
 Both work on the training split only and after splitting, so no augmented copy or skipped
-co-occurrence can leak between splits. Plans are pure functions of the tables and a seed; the
-per-image augmentation itself is `curate.augment.augment_file`, run on an executor.
+co-occurrence can leak between splits. Plans are pure functions of the tables and a seed; which
+images to copy is chosen by their effect on every label view (curate.curation.balance_plan), and
+the per-image augmentation itself is `curate.curation.augment.augment_file`, run on an executor.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from curate.curation.balance_plan import Plan, greedy_plan, object_labels
 from curate.dataset import BOX_COLUMNS, stable_id
 from curate.recipes import RecipeModel
 
@@ -28,19 +30,23 @@ class BalanceRecipe(RecipeModel):
     masks: bool = Field(True, description="recompute flat-lay boxes from the rotated foreground mask")
     max_copies_per_image: int = Field(10, ge=1)
     undersample_limit: int | None = Field(None, ge=1, description="co-occurrence-aware undersampling limit per group")
+    guard: list[Literal["object_type", "category", "pattern"]] | None = Field(
+        None, description="views whose MeanIR may not rise more than max_rise; default: the others, except views nested in `by`"
+    )
+    max_rise: float = Field(0.10, ge=0, description="how far a guarded view's MeanIR may rise, as a share of where it started")
     seed: int = 0
-
-
-def image_type(images: pd.DataFrame) -> pd.Series:
-    return images["flat_lay"].map({True: "flat-lay", False: "on-model"}).fillna("on-model")
 
 
 def group_keys(images: pd.DataFrame, objects: pd.DataFrame, by: str) -> pd.Series:
     """The balancing group of each object (index aligned with `objects`)."""
-    if by in ("category", "object_type"):
-        return objects[by]
-    kind = objects["image_id"].map(images.set_index("image_id").pipe(image_type))
-    return objects["object_type"] + " x " + kind
+    return object_labels(images, objects, by)
+
+
+def group_counts(images: pd.DataFrame, objects: pd.DataFrame, by: str) -> dict[str, int]:
+    """Training images carrying each group (as the imbalance report counts them)."""
+    train_images, train_objects = _train_all(images, objects)
+    pairs = pd.DataFrame({"image_id": train_objects["image_id"], "group": group_keys(train_images, train_objects, by)}).dropna().drop_duplicates()
+    return {str(k): int(v) for k, v in pairs["group"].value_counts().sort_index().items()}
 
 
 def _train(images: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -48,41 +54,21 @@ def _train(images: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFrame, p
     return train_images, objects[objects["image_id"].isin(train_images["image_id"])]
 
 
-def plan_upsampling(images: pd.DataFrame, objects: pd.DataFrame, recipe: BalanceRecipe) -> list[tuple[str, int]]:
-    """(parent image_id, copy number) for every augmented copy to make.
+def _train_all(images: pd.DataFrame, objects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training split with its augmented copies."""
+    train_images = images[images["split"] == "train"]
+    return train_images, objects[objects["image_id"].isin(train_images["image_id"])]
 
-    Groups are served rarest first; each needs (target - count) more objects, i.e. about IR - 1
-    copies per image, taken round-robin over its images in seeded order. Copies carry every
-    object of the parent, so co-occurring groups grow too and are counted as they do.
-    """
+
+def upsampling_plan(images: pd.DataFrame, objects: pd.DataFrame, recipe: BalanceRecipe) -> Plan:
+    """The copies to make (curate.curation.balance_plan), with the guard and why it stopped."""
     train_images, train_objects = _train(images, objects)
-    keys = group_keys(images, train_objects, recipe.by).dropna()
-    counts = keys.value_counts()
-    if counts.empty:
-        return []
-    target = int(counts.max()) if recipe.target == "majority" else int(recipe.target)
-    objects_of = train_objects.assign(group=keys).dropna(subset=["group"])
-    per_image = objects_of.groupby(["image_id", "group"]).size()
-    rng = np.random.default_rng(recipe.seed)
-    counts = counts.astype(int).to_dict()
-    copies: dict[str, int] = {}
-    for group in sorted(counts, key=lambda g: (counts[g], g)):
-        parents = np.array(sorted(objects_of.loc[objects_of["group"] == group, "image_id"].unique()), dtype=object)
-        parents = parents[rng.permutation(len(parents))]
-        while counts[group] < target:
-            progressed = False
-            for parent in parents:
-                if counts[group] >= target:
-                    break
-                if copies.get(parent, 0) >= recipe.max_copies_per_image:
-                    continue
-                copies[parent] = copies.get(parent, 0) + 1
-                for other, n in per_image.loc[parent].items():
-                    counts[other] += int(n)
-                progressed = True
-            if not progressed:
-                break
-    return [(parent, k) for parent in sorted(copies) for k in range(1, copies[parent] + 1)]
+    return greedy_plan(train_images, train_objects, recipe.by, recipe.target, recipe.max_copies_per_image, recipe.seed, recipe.guard, recipe.max_rise)
+
+
+def plan_upsampling(images: pd.DataFrame, objects: pd.DataFrame, recipe: BalanceRecipe) -> list[tuple[str, int]]:
+    """(parent image_id, copy number) for every augmented copy to make."""
+    return upsampling_plan(images, objects, recipe).copies
 
 
 def undersample(images: pd.DataFrame, objects: pd.DataFrame, limit: int, by: str, seed: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""`curate build RECIPE.yaml`: import -> remap -> filter -> flat-lay -> autobox -> dedup -> split -> balance -> report.
+"""`curate build RECIPE.yaml`: import -> remap -> hand boxes -> filter -> flat-lay -> autobox -> dedup -> split -> balance -> report.
 
 The recipe is validated whole (unknown keys rejected, with their names) before any work starts.
 The new dataset is built in a staging directory and swapped in only when every operation succeeded,
@@ -15,15 +15,16 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
+from curate.annotation import boxes_from_file
 from curate.curation import imbalance, imbalance_report, operations
 from curate.curation.balance import BalanceRecipe
 from curate.curation.dedup import DedupRecipe
 from curate.curation.split import SplitRecipe
-from curate.dataset import carry_files, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
+from curate.dataset import carry_files, check_not_input, check_target, read_dataset, rebase_paths, save_tables, staged_dataset, write_text_atomic
 from curate.errors import CurateError
 from curate.parallel import Executor
 from curate.recipes import RecipeModel, load_recipe
-from curate.sources.importer import read_source
+from curate.sources.importer import checked_options, read_source
 from curate.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 
 
@@ -43,7 +44,24 @@ class InputRecipe(RecipeModel):
             raise ValueError("give either 'source' (with 'path') or 'dataset'")
         if self.source is not None and self.path is None:
             raise ValueError(f"source '{self.source}' needs a 'path'")
+        if self.source is not None:
+            try:  # each option against the type the source's reader declares
+                self.options = checked_options(self.source, self.options)
+            except CurateError as exc:
+                raise ValueError(str(exc)) from None
         return self
+
+
+class BoxesRecipe(RecipeModel):
+    """Hand-drawn boxes for the imported images: a box table or a folder of labelImg VOC files.
+
+    Boxes labelled with an object type only carry no category: keep them with
+    `filter.drop_unlabelled: false`."""
+
+    path: str
+    units: Literal["rel", "px"] = "rel"
+    key_column: str | None = Field(None, description="the table's image key column (default: image, source_id, id, file, filename or image_id)")
+    on_error: Literal["fail", "skip"] = "fail"
 
 
 class FilterRecipe(RecipeModel):
@@ -84,6 +102,7 @@ class BuildRecipe(RecipeModel):
     taxonomy: str = str(DEFAULT_TAXONOMY_PATH)
     inputs: list[InputRecipe] = Field(min_length=1)
     remap: dict[str, str] = Field(default_factory=dict, description="category -> category, e.g. merge tanks into t-shirts")
+    boxes: list[BoxesRecipe] = Field(default_factory=list, description="hand boxes merged in after the import and remap (see `curate boxes import`)")
     filter: FilterRecipe = Field(default_factory=FilterRecipe)
     flat_lay: Switch = Field(default_factory=Switch)
     autobox: AutoboxRecipe = Field(default_factory=AutoboxRecipe)
@@ -151,13 +170,21 @@ def drop_unreadable(images: pd.DataFrame, objects: pd.DataFrame, unreadable: lis
     return images[~images["image_id"].isin(bad)].reset_index(drop=True), objects[~objects["image_id"].isin(bad)].reset_index(drop=True), unreadable
 
 
-def run_build(recipe: BuildRecipe, executor: Executor) -> dict[str, Any]:
-    """Run every enabled operation into a staged copy of `recipe.output`; swap it in on success."""
+def run_build(recipe: BuildRecipe, executor: Executor, overwrite: bool = False) -> dict[str, Any]:
+    """Run every enabled operation into a new generation of `recipe.output`; it becomes the
+    dataset there on success. An existing dataset there is replaced only with `overwrite`; an
+    output that is an input, or inside or around one, is refused."""
+    inputs = [item.path or item.dataset for item in recipe.inputs if item.path or item.dataset]
+    check_not_input(recipe.output, inputs, option="output")
+    check_target(recipe.output, overwrite=overwrite, option="output")
     taxonomy = load_taxonomy(Path(recipe.taxonomy))
     report: dict[str, Any] = {}
-    with staged_dataset(recipe.output) as stage:
+    with staged_dataset(recipe.output, overwrite=overwrite) as stage:
         images, objects, report["import"] = import_inputs(recipe, stage, executor, taxonomy)
         objects = remap_categories(objects, recipe.remap, taxonomy)
+        for item in recipe.boxes:
+            objects, _, boxed = boxes_from_file(images, objects, item.path, units=item.units, key=item.key_column, on_error=item.on_error, taxonomy=taxonomy)
+            report.setdefault("boxes", []).append(boxed)
         images, objects, report["filter"] = filter_tables(images, objects, recipe.filter)
         if recipe.flat_lay.enabled:
             images, report["flat_lay"] = operations.mark_flat_lays(images, stage, executor)

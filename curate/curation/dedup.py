@@ -32,7 +32,7 @@ from pydantic import Field
 from curate.curation.hamming import hamming_pairs, pairs_within
 from curate.curation.likeness import MAX_RESIDUAL, residual, signature, signature_from_bytes, signature_to_bytes
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 from curate.recipes import RecipeModel
 from curate.taxonomy.rules import several_values
 
@@ -40,6 +40,9 @@ __all__ = ["DedupRecipe", "dedup_tables", "hamming_pairs", "hash_file", "phash_h
 
 # Which copy of a duplicate group survives: evaluation splits first, so a training copy is the one dropped.
 SPLIT_PRIORITY = {"gold": 0, "test": 1, "val": 2, "train": 3}
+# pHash (32x32) and the pixel signature (96x96) look at thumbnails: larger JPEGs are decoded
+# reduced, to at least this side.
+PHASH_SIDE = 256
 EVALUATION_SPLITS = ("gold", "test", "val")
 POLICIES = ("report", "drop-leaks", "keep-one")  # from the mildest
 _LISTED = 200
@@ -74,18 +77,20 @@ def phash_hex(rgb: np.ndarray) -> str:
 def hash_file(path: str) -> dict[str, Any]:
     """Per-image task: sha256 of the bytes, pHash and size, or the reason the file is unreadable."""
     try:
-        rgb = load_image_rgb(path)
+        rgb, (width, height) = load_image_reduced(path, PHASH_SIDE)  # the hash looks at 32x32 pixels
+        digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     except (CurateError, OSError) as exc:
         return {"error": str(exc)}
-    return {"error": None, "sha256": digest, "phash": phash_hex(rgb), "width": rgb.shape[1], "height": rgb.shape[0]}
+    return {"error": None, "sha256": digest.hexdigest(), "phash": phash_hex(rgb), "width": width, "height": height}
 
 
 def signature_file(path: str) -> dict[str, Any]:
     """Per-image task: the pixel signature near duplicates are confirmed with (bytes)."""
     try:
-        return {"error": None, "signature": signature_to_bytes(signature(load_image_rgb(path)))}
+        return {"error": None, "signature": signature_to_bytes(signature(load_image_reduced(path, PHASH_SIDE)[0]))}
     except (CurateError, OSError) as exc:
         return {"error": str(exc)}
 

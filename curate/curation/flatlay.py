@@ -28,10 +28,12 @@ import numpy as np
 from curate.curation.background import measure_background
 from curate.curation.person import find_person
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 
 # Fraction of border pixels that must match the background for a flat-lay.
 FLAT_LAY_MIN_BORDER_MATCH = 0.95
+# The border ring's statistics need a few hundred pixels a side: larger JPEGs are decoded reduced.
+REDUCED_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def is_flat_lay(rgb: np.ndarray, min_border_match: float = FLAT_LAY_MIN_BORDER_M
 def flat_lay_file(path: str) -> dict:
     """Per-image task for executors: the flat-lay answer, score and reason, or why the file is unreadable."""
     try:
-        answer = classify_photo(load_image_rgb(path))
+        answer = classify_photo(load_image_reduced(path, REDUCED_SIDE)[0])
     except CurateError as exc:
         return {"error": str(exc)}
     return {"error": None, "flat_lay": answer.flat_lay, "score": answer.border_match, "reason": answer.reason}

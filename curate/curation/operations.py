@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from curate.curation import augment, autobox, balance, dedup, flatlay, split
+from curate.curation import augment, autobox, balance, dedup, flatlay, imbalance, split
 from curate.dataset import image_paths
 from curate.parallel import Executor
 
@@ -100,7 +100,10 @@ def dedup_images(images: pd.DataFrame, objects: pd.DataFrame, root: Path, execut
 
 def split_images(images: pd.DataFrame, objects: pd.DataFrame, recipe: split.SplitRecipe) -> tuple[pd.DataFrame, dict]:
     images = split.assign_splits(images, objects, recipe)
-    return images, split.split_report(images, objects, recipe.stratify)
+    report = split.split_report(images, objects, recipe.stratify)
+    if recipe.gold:
+        report["gold_fold"] = split.fold_report(images, recipe)
+    return images, report
 
 
 def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Path, out_root: Path, executor: Executor, recipe: balance.BalanceRecipe) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -112,14 +115,16 @@ def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Pa
     shutil.rmtree(out_root / "media" / "augmented", ignore_errors=True)
     images = images[~stale].reset_index(drop=True)
     objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
-    before = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    before = balance.group_counts(images, objects, recipe.by)
+    views_before = imbalance.dataset_reports(images, objects, split="train")
     report: dict[str, Any] = {"by": recipe.by, "removed_previous_copies": int(stale.sum())}
     if recipe.undersample_limit is not None:
         dropped = balance.undersample(images, objects, recipe.undersample_limit, recipe.by, recipe.seed)
         images = images[~images["image_id"].isin(dropped)].reset_index(drop=True)
         objects = objects[objects["image_id"].isin(images["image_id"])].reset_index(drop=True)
         report["undersampled_images"] = len(dropped)
-    plan = balance.plan_upsampling(images, objects, recipe)
+    planned = balance.upsampling_plan(images, objects, recipe)
+    plan = planned.copies
     by_id = images.set_index("image_id", drop=False)
     # Boxes go to the augmenter in object_id order; augmented_rows reads them back in that order.
     boxed = objects[objects["x_min"].notna()].sort_values(["image_id", "object_id"], kind="mergesort")
@@ -152,16 +157,30 @@ def balance_training_split(images: pd.DataFrame, objects: pd.DataFrame, root: Pa
     if new_images:
         images = pd.concat([images, pd.DataFrame(new_images)], ignore_index=True)
         objects = pd.concat([objects, pd.DataFrame(new_objects)], ignore_index=True)
-    after = balance.group_keys(images, objects[objects["image_id"].isin(images.loc[images["split"] == "train", "image_id"])], recipe.by).value_counts()
+    after = balance.group_counts(images, objects, recipe.by)
+    views_after = imbalance.dataset_reports(images, objects, split="train")
     report.update({
         "augmented_images": len(new_images),
         "augmented_objects": len(new_objects),
-        "counts_before": {str(k): int(v) for k, v in before.sort_index().items()},
-        "counts_after": {str(k): int(v) for k, v in after.sort_index().items()},
-        "ir_after": float(after.max() / after.min()) if len(after) else None,
+        "counts_before": before,
+        "counts_after": after,
+        "ir_after": float(max(after.values()) / min(after.values())) if after else None,
+        "goal": planned.goal,
+        "guarded": planned.guarded,
+        "not_guarded_nested": planned.nested,
+        "stopped": planned.stopped,
+        "mean_ir": {label: {"before": _mean_ir(views_before, view), "after": _mean_ir(views_after, view)} for view, label in VIEW_LABELS.items()},
         "unreadable": failed,
     })
     return images, objects, report
+
+
+# The label views balancing reports on, as the imbalance report names them.
+VIEW_LABELS = {"object_type": "object types", "category": "categories", "attribute pattern": "patterns"}
+
+
+def _mean_ir(reports: dict, view: str) -> float | None:
+    return round(float(reports[view].mean_ir), 4) if view in reports else None
 
 
 def augmented_path(parent: str, k: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -162,7 +163,9 @@ def run_step(step: Step, ctx: RunContext, state: dict[str, dict], code: str) -> 
         return StepOutcome(step.name, step.title, "failed", round(time.perf_counter() - start, 1),
                            note=f"{type(exc).__name__}: {message[:200]} (traceback: {log.relative_to(ctx.out)})")
     # Artifact paths are kept relative to the demo folder, so summaries do not depend on where it lives.
-    artifacts = {label: str(Path(p).resolve().relative_to(ctx.out)) for label, p in artifacts.items()}
+    # abspath, not resolve: a dataset's entries are links into its current generation, which a
+    # later run replaces; the summary names the stable path
+    artifacts = {label: str(Path(os.path.abspath(p)).relative_to(ctx.out)) for label, p in artifacts.items()}
     outcome = StepOutcome(
         step.name, step.title, "done", round(time.perf_counter() - start, 1), figures, artifacts,
         key=key, output_hash=hash_paths(outputs),

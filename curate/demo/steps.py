@@ -200,8 +200,22 @@ def step_balance(ctx: RunContext) -> tuple[dict, dict]:
         "groups_before": report["counts_before"],
         "groups_after": report["counts_after"],
         "ir_after": round(report["ir_after"], 4) if report["ir_after"] else None,
+        "MeanIR (train)": balance_lines(report),
     }
     return figures, {"balanced dataset": str(path)}
+
+
+def balance_lines(report: dict) -> dict[str, str]:
+    """Each view's MeanIR before -> after, and whether the balancing guarded it."""
+    views = {"object types": "object_type", "categories": "category", "patterns": "pattern"}
+    lines = {}
+    for label, pair in report["mean_ir"].items():
+        if pair["before"] is None:
+            continue
+        view = views[label]
+        why = " (target)" if view == report["by"] else " (guarded)" if view in report["guarded"] else " (nested in the target, not guarded)" if view in report["not_guarded_nested"] else ""
+        lines[label] = f"{pair['before']} -> {pair['after']}{why}"
+    return lines
 
 
 def step_report_after(ctx: RunContext) -> tuple[dict, dict]:
@@ -249,14 +263,16 @@ def step_train_attributes(ctx: RunContext) -> tuple[dict, dict]:
 
 
 def evaluate_stage(ctx: RunContext, stage: str) -> tuple[dict, dict]:
-    """One stage on gold; the detector's boxes also become a FiftyOne evaluation run."""
+    """One stage on gold, also stored as a FiftyOne evaluation run (boxes on the review dataset,
+    categories and attributes on its per-object companion)."""
     from curate.models.evaluate import SUMMARY_KEYS, evaluate_model
 
     metrics, report = evaluate_model(stage, ctx.path("models", stage), ctx.path("datasets", "balanced"), "gold")
     figures = {k: round(metrics[k], 4) if isinstance(metrics[k], float) else metrics[k] for k in SUMMARY_KEYS[stage] if k in metrics}
-    if "fiftyone" in metrics:  # the detector's run in FiftyOne, with its FP/FN views
+    if "fiftyone" in metrics:  # the run in FiftyOne, with its FP/FN views
         run = metrics["fiftyone"]
-        figures["fiftyone run"] = f"{run['eval_key']}: precision {run['precision']:.4f}, recall {run['recall']:.4f}" if run["stored"] else run["reason"]
+        scores = ", ".join(f"{k} {run[k]:.4f}" for k in ("accuracy", "precision", "recall") if k in run)
+        figures["fiftyone run"] = f"{run['eval_key']}: {scores}" if run["stored"] else run["reason"]
     return figures, {f"{stage} gold report": str(report / "metrics.md")}
 
 

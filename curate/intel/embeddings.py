@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dataset import BOX_COLUMNS, Dataset, write_parquet_atomic
+from curate.dataset import BOX_COLUMNS, Dataset, ensure_folder, write_parquet_atomic
 from curate.errors import CurateError
 
 EMBEDDINGS_DIR = "embeddings"
@@ -102,7 +102,7 @@ def _matrix(column: pa.ChunkedArray, width: int) -> np.ndarray:
 
 def write_embeddings(dataset_path: Path, store: EmbeddingStore) -> Path:
     target = embeddings_path(dataset_path, store.model["sha256"])
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(dataset_path, EMBEDDINGS_DIR)  # a folder of the current generation, kept by later ones
     order = np.lexsort((store.rows["key"].to_numpy(), store.rows["kind"].to_numpy()))
     rows = store.rows.iloc[order].reset_index(drop=True)
     dim, classes = store.vectors.shape[1], store.probabilities.shape[1]

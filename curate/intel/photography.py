@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from curate.curation.background import measure_background
+from curate.curation.flatlay import REDUCED_SIDE
 from curate.dataset import Dataset, write_text_atomic
 from curate.errors import CurateError
-from curate.imageio import load_image_rgb
+from curate.imageio import load_image_reduced
 from curate.progress import track
 
 # The per-category measures compared with the catalogue to find unusual photography.
@@ -39,7 +40,7 @@ def image_photography(dataset: Dataset) -> pd.DataFrame:
     frame["categories"] = frame["categories"].fillna(0).astype(int)
     uniformity = []
     for path in track(frame["path"], "background", total=len(frame)):
-        uniformity.append(measure_background(load_image_rgb(dataset.image_path(path))).border_match)
+        uniformity.append(measure_background(load_image_reduced(dataset.image_path(path), REDUCED_SIDE)[0]).border_match)
     frame["background_uniformity"] = uniformity
     frame["aspect"] = frame["width"] / frame["height"]
     frame["megapixels"] = frame["width"] * frame["height"] / 1e6

@@ -120,7 +120,7 @@ def rank_mislabelled(dataset_path: str | Path, model_dir: str | Path, split: str
     )
     table = dataset.objects.drop(columns=[c for c in ISSUE_COLUMNS if c in dataset.objects.columns])
     table = table.merge(scored, on="object_id", how="left")
-    save_tables(dataset.path, dataset.images, table, dataset.meta)
+    save_tables(dataset.path, dataset.images, table, dataset.meta, expect_generation=dataset.generation)
     return scored.merge(objects[["object_id", "image_id", "category"]], on="object_id").sort_values("label_issue_score", ascending=False, kind="mergesort").reset_index(drop=True)
 
 
@@ -159,7 +159,7 @@ def flag_box_issues(dataset_path: str | Path, predicted: pd.DataFrame, iou_match
     dataset = read_dataset(dataset_path)
     spurious, missing = box_disagreements(dataset.objects, predicted, iou_match, min_score)
     table = dataset.objects.drop(columns=["box_spurious_score"], errors="ignore").merge(spurious[["object_id", "box_spurious_score"]], on="object_id", how="left")
-    save_tables(dataset.path, dataset.images, table, dataset.meta)
+    save_tables(dataset.path, dataset.images, table, dataset.meta, expect_generation=dataset.generation)
     dataset.reports_dir.mkdir(parents=True, exist_ok=True)
     missing.to_parquet(dataset.reports_dir / "likely_missing_boxes.parquet", index=False)
     return spurious.sort_values("box_spurious_score", ascending=False, kind="mergesort").reset_index(drop=True), missing

@@ -60,9 +60,15 @@ def evaluate_category(model_dir: Path, dataset: Dataset, split: str) -> dict[str
     objects = split_objects(dataset, split, "category evaluation")
     objects = objects[objects["category"].notna()].reset_index(drop=True)
     crops = object_crops(dataset, objects, predictor.image_size, random_pad=False)
-    ranked = [[names[i] for i in np.argsort(-p)] for names, p in predictor.probabilities(crops, objects["object_type"].tolist())]
+    scored = predictor.probabilities(crops, objects["object_type"].tolist())
+    ranked = [[names[i] for i in np.argsort(-p)] for names, p in scored]
     labels = sorted({name for names in predictor.labels.values() for name in names})
-    return classification_metrics(objects["category"].tolist(), ranked, labels)
+    metrics = classification_metrics(objects["category"].tolist(), ranked, labels)
+    metrics["predictions"] = [
+        {"object_id": oid, "category": r[0] if r else None, "confidence": float(p.max()) if len(p) else None}
+        for oid, r, (_, p) in zip(objects["object_id"], ranked, scored)
+    ]
+    return metrics
 
 
 def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, Any]:
@@ -78,6 +84,7 @@ def evaluate_tagger(model_dir: Path, dataset: Dataset, split: str) -> dict[str, 
     metrics = multilabel_metrics(truth, constrained, predictor.vocabulary)
     plain = multilabel_metrics(truth, probs >= predictor.threshold, predictor.vocabulary)
     metrics["unconstrained"] = {k: plain[k] for k in ("exact_match", "binary_accuracy", "macro_f1", "micro_f1")}
+    metrics["predictions"] = [{"object_id": oid, "labels": d["labels"], "scores": d["scores"]} for oid, d in zip(objects["object_id"], decoded)]
     return metrics
 
 
@@ -105,9 +112,9 @@ def confusion_png(confusion: dict[str, Any], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(side + 1, side))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yticks(range(len(labels)), [f"{name} ({int(n)})" for name, n in zip(labels, rows[:, 0])], fontsize=8)
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylabel("true (objects)")
     ax.set_title(title, fontsize=10)
     if len(labels) <= 25:
         for i in range(len(labels)):
@@ -130,6 +137,12 @@ def per_label_png(per_label: dict[str, dict[str, float]], key: str, path: Path, 
     values = [per_label[n][key] for n in names]
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(names) + 1)))
     ax.barh(range(len(names)), values, color="#4c72b0")
+    for i, (name, value) in enumerate(zip(names, values)):
+        # the value on every bar (a zero has no bar to see; COCO's -1 is no ground truth) and the support
+        support = per_label[name].get("support", per_label[name].get("ground_truth"))
+        text = (f"{value:.2f}" if value >= 0 else "n/a") + (f"  n={support}" if support is not None else "")
+        inside = value > 0.75
+        ax.text(value - 0.01 if inside else max(value, 0) + 0.01, i, text, va="center", ha="right" if inside else "left", fontsize=7, color="white" if inside else "black")
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -154,7 +167,8 @@ def markdown_report(stage: str, title: str, metrics: dict[str, Any], pngs: list[
         lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
     if "fiftyone" in metrics:
         run = metrics["fiftyone"]
-        lines.append(f"| FiftyOne evaluation run | {run['eval_key'] if run['stored'] else 'not stored: ' + run['reason']} |")
+        where = f" in FiftyOne dataset {run['dataset']}" if run.get("dataset") else ""
+        lines.append(f"| FiftyOne evaluation run | {run['eval_key'] + where if run['stored'] else 'not stored: ' + run['reason']} |")
     if "unconstrained" in metrics:
         lines.append("| without taxonomy constraints | " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["unconstrained"].items()) + " |")
     table = metrics.get("per_class") or metrics.get("per_label") or {}
@@ -174,8 +188,11 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
     out.mkdir(parents=True, exist_ok=True)
     pngs = []
     if "confusion" in metrics:
-        confusion_png(metrics["confusion"], out / "confusion.png", f"{stage}: {name}")
+        confusion_png(metrics["confusion"], out / "confusion.png", f"{stage}: {name}, accuracy {metrics['accuracy']:.3f}")
         pngs.append("confusion.png")
+    if stage == "category" and metrics.get("per_class"):
+        per_label_png(metrics["per_class"], "f1", out / "per_class_f1.png", f"category F1 per class: {name}")
+        pngs.append("per_class_f1.png")
     if "per_label" in metrics and metrics["per_label"]:
         per_label_png(metrics["per_label"], "f1", out / "per_label_f1.png", f"{stage} F1 per label: {name}")
         pngs.append("per_label_f1.png")
@@ -194,8 +211,9 @@ def write_report(model_dir: Path, stage: str, dataset: Dataset, split: str, metr
 def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, split: str = "gold", fiftyone: bool = True) -> tuple[dict[str, Any], Path]:
     """Run one stage's model over a split and write its report beside the model.
 
-    Detector predictions are also stored as a FiftyOne evaluation run (when the dataset is in
-    FiftyOne, see `curate review`) so the review loop's false-positive/negative views work."""
+    The predictions are also stored as a FiftyOne evaluation run (when the dataset is in
+    FiftyOne, see `curate review`) so the review loop's false-positive/negative views work: the
+    detector's boxes on the review dataset, categories and attributes on its per-object companion."""
     if stage not in EVALUATORS:
         raise CurateError(f"unknown stage '{stage}'; expected one of {', '.join(EVALUATORS)}")
     model_dir = Path(model_dir)
@@ -203,8 +221,11 @@ def evaluate_model(stage: str, model_dir: str | Path, dataset_path: str | Path, 
     dataset = read_dataset(dataset_path)
     metrics = EVALUATORS[stage](model_dir, dataset, split)
     detections = metrics.pop("detections", None)
+    predictions = metrics.pop("predictions", None)
     if detections is not None and fiftyone:
         metrics["fiftyone"] = store_fiftyone_run(dataset, detections, split)
+    if predictions is not None and fiftyone:
+        metrics["fiftyone"] = store_object_run(stage, dataset, predictions, split)
     return metrics, write_report(model_dir, stage, dataset, split, metrics)
 
 
@@ -216,5 +237,17 @@ def store_fiftyone_run(dataset: Dataset, detections: list[dict[str, Any]], split
     scored = dataset.images.loc[dataset.images["split"] == split, "image_id"].tolist()
     try:
         return {"stored": True, "eval_key": f"eval_{split}", **add_predictions(dataset.path, frame, eval_key=f"eval_{split}", image_ids=scored)}
+    except CurateError as exc:
+        return {"stored": False, "reason": str(exc)}
+
+
+def store_object_run(stage: str, dataset: Dataset, predictions: list[dict[str, Any]], split: str) -> dict[str, Any]:
+    """Category or attribute predictions per object as a FiftyOne evaluation run `eval_<stage>_<split>`
+    on the review dataset's per-object companion, with its false-positive/negative views."""
+    from curate.review import add_attribute_predictions, add_category_predictions
+
+    add, columns = (add_category_predictions, ["object_id", "category", "confidence"]) if stage == "category" else (add_attribute_predictions, ["object_id", "labels", "scores"])
+    try:
+        return {"stored": True, **add(dataset, pd.DataFrame(predictions, columns=columns), split)}
     except CurateError as exc:
         return {"stored": False, "reason": str(exc)}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curate import __version__
-from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, staged_dataset, write_text_atomic
+from curate.dataset import IMAGES_FILE, OBJECTS_FILE, Dataset, read_dataset, staged_folder, write_text_atomic
 from curate.errors import CurateError
 from curate.hashing import file_sha256
 from curate.models.backbones import custom_objects
@@ -96,7 +96,7 @@ def write_model_dir(out: Path, models: dict[str, Any], info: ModelInfo, recipe: 
 
 def save_model_dir(output: str | Path, models: dict[str, Any], info: ModelInfo, recipe: RecipeModel) -> Path:
     """Write the model directory beside `output` and swap it in whole (a failure keeps the old one)."""
-    with staged_dataset(output) as stage:
+    with staged_folder(output) as stage:
         write_model_dir(stage, models, info, recipe)
     return Path(output).resolve()
 

@@ -42,5 +42,6 @@ def train_stage(stage: str, recipe: StageRecipe, recipe_file: str = "recipe") ->
     spec = STAGES[stage]
     out = spec.train(recipe, recipe_file)
     if spec.evaluate_on_test and (read_dataset(recipe.dataset).images["split"] == recipe.splits.test).any():
-        evaluate_model(stage, out, recipe.dataset, recipe.splits.test)
+        # a report beside the model; storing a FiftyOne run is `curate evaluate`'s job
+        evaluate_model(stage, out, recipe.dataset, recipe.splits.test, fiftyone=False)
     return out

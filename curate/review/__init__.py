@@ -12,6 +12,7 @@ a conflict with neither side written.
     send.py         tables -> FiftyOne, creating or updating the dataset
     views.py        the curator's saved views
     predictions.py  model boxes, an evaluation run and its FP/FN views
+    object_eval.py  category and attribute predictions: evaluation runs over one sample per object
     sync_plan.py    the three-way diff of a sync (pure, testable without a database)
     sync.py         applying the plan to the tables and FiftyOne
     app.py          the FiftyOne App
@@ -23,6 +24,7 @@ FiftyOne is imported only inside functions, so `import curate.review` stays ligh
 from curate.review.app import launch_app
 from curate.review.connection import import_fiftyone, load_review_dataset
 from curate.review.labels import default_review_name, image_row_hashes, object_row_hashes, origin_tags
+from curate.review.object_eval import add_attribute_predictions, add_category_predictions, objects_dataset_name, run_key
 from curate.review.predictions import add_predictions
 from curate.review.send import SendReport, send_dataset
 from curate.review.sync import SyncReport, sync_dataset
@@ -30,7 +32,8 @@ from curate.review.sync_plan import FiftyOneState, SyncPlan, plan_sync
 from curate.review.views import save_views, view_names
 
 __all__ = [
-    "FiftyOneState", "SendReport", "SyncPlan", "SyncReport", "add_predictions", "default_review_name", "image_row_hashes",
-    "import_fiftyone", "launch_app", "load_review_dataset", "object_row_hashes", "origin_tags", "plan_sync", "save_views",
-    "send_dataset", "sync_dataset", "view_names",
+    "FiftyOneState", "SendReport", "SyncPlan", "SyncReport", "add_attribute_predictions", "add_category_predictions",
+    "add_predictions", "default_review_name", "image_row_hashes", "import_fiftyone", "launch_app", "load_review_dataset",
+    "object_row_hashes", "objects_dataset_name", "origin_tags", "plan_sync", "run_key", "save_views", "send_dataset",
+    "sync_dataset", "view_names",
 ]

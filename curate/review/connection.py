@@ -10,6 +10,9 @@ import os
 
 from curate.errors import CurateError
 
+# info key of a companion dataset of per-object samples: the review dataset it belongs to
+OBJECTS_OF = "curate_objects_of"
+
 
 def import_fiftyone():
     """Import FiftyOne with usage tracking off, failing fast on an unreachable database."""
@@ -44,4 +47,8 @@ def load_review_dataset(fo, name: str):
     """The persistent FiftyOne dataset `curate review` created under this name."""
     if not fo.dataset_exists(name):
         raise CurateError(f"no FiftyOne dataset named '{name}': run `curate review DATASET` first")
-    return fo.load_dataset(name)
+    ds = fo.load_dataset(name)
+    owner = ds.info.get(OBJECTS_OF)
+    if owner:
+        raise CurateError(f"FiftyOne dataset '{name}' holds the per-object evaluation samples of '{owner}', not a review dataset: review and sync '{owner}'")
+    return ds

@@ -138,6 +138,13 @@ def prepare_tables(dataset: Dataset, tax) -> tuple[pd.DataFrame, pd.DataFrame, p
     return images, objects, pairs
 
 
+def label_entries(row: dict) -> list[str]:
+    """An object's attribute labels as FiftyOne shows them: pattern:<p>, style:<s>, then its key:value attributes."""
+    entries = [f"pattern:{row['pattern']}"] if row.get("pattern") is not None else []
+    entries += [f"style:{row['style']}"] if row.get("style") is not None else []
+    return entries + list(row["attributes"] if row.get("attributes") is not None else [])
+
+
 def rows_by_image(objects: pd.DataFrame) -> dict[str, list[dict]]:
     records = objects.to_dict("records")
     grouped: dict[str, list[dict]] = {}

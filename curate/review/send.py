@@ -7,6 +7,8 @@ Every sample remembers the hash of each object row it was sent with (`curate_obj
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,7 +19,7 @@ import pandas as pd
 from curate.dataset import BOX_COLUMNS, Dataset, read_dataset
 from curate.geometry import xyxy_to_xywh
 from curate.progress import track
-from curate.review.connection import import_fiftyone
+from curate.review.connection import import_fiftyone, load_review_dataset
 from curate.review.labels import (
     ATTRIBUTES,
     CATEGORY,
@@ -29,6 +31,7 @@ from curate.review.labels import (
     ORIGIN_TAGS,
     SAMPLE_FIELDS,
     default_review_name,
+    label_entries,
     prepare_tables,
     rows_by_image,
 )
@@ -89,10 +92,7 @@ def _sample_labels(fo, rows: list[dict]) -> tuple[Any, Any, Any, int]:
     if whole:
         row = whole[0]
         category = fo.Classification(label=row["category"], **_label_kwargs(row, "category"))
-        entries = [f"pattern:{row['pattern']}"] if row["pattern"] is not None else []
-        entries += [f"style:{row['style']}"] if row["style"] is not None else []
-        entries += list(row["attributes"] if row["attributes"] is not None else [])
-        attributes = fo.Classifications(classifications=[fo.Classification(label=e, object_id=row["object_id"]) for e in entries])
+        attributes = fo.Classifications(classifications=[fo.Classification(label=e, object_id=row["object_id"]) for e in label_entries(row)])
     return fo.Detections(detections=dets), category, attributes, max(len(whole) - 1, 0)
 
 
@@ -118,7 +118,7 @@ def build_sample(fo, dataset: Dataset, image: dict, rows: list[dict], extra_tags
     width, height = _plain(image.get("width")), _plain(image.get("height"))
     metadata = fo.ImageMetadata(width=width, height=height) if width and height else None
     sample = fo.Sample(
-        filepath=str(dataset.image_path(image["path"]).resolve()),
+        filepath=sample_filepath(dataset, image["path"]),
         tags=sorted(set(image["tags"]) | set(extra_tags)),
         metadata=metadata,
         ground_truth=ground_truth,
@@ -201,7 +201,7 @@ def send_dataset(
         save_views(ds, images, sagemaker_threshold)
         return SendReport(name, "created", added=len(samples), unmirrored_whole_image=unmirrored)
 
-    ds = fo.load_dataset(name)
+    ds = load_review_dataset(fo, name)
     ids, image_ids, hashes = ds.values(["id", "image_id", "curate_hash"])
     sent = dict(zip(image_ids, hashes))
     sample_id = dict(zip(image_ids, ids))
@@ -255,3 +255,11 @@ def overwrite_samples(fo, ds, dataset: Dataset, images_by_id: pd.DataFrame, rows
     for name in sorted(names):
         view.set_values(name, {sid: sample[name] for sid, sample in fresh.items()}, key_field="id")
     return unmirrored
+
+
+def sample_filepath(dataset: Dataset, path: str) -> str:
+    """An image's absolute path for FiftyOne. A path inside the dataset goes through its stable
+    top-level names (DATASET/media/...), never into a generation folder a later write removes."""
+    if os.path.isabs(path):
+        return str(Path(path).resolve())
+    return os.path.join(str(dataset.path.resolve()), os.path.normpath(path))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curate.dataset import OBJECTS_FILE, append_changes, read_dataset, save_tables
+from curate.dataset import OBJECTS_FILE, dataset_lock, read_dataset, save_tables
 from curate.errors import Problem
 from curate.review.connection import import_fiftyone, load_review_dataset
 from curate.review.labels import ACCEPT, ORIGIN_TAGS, REJECT, default_review_name, prepare_tables, rows_by_image
@@ -30,6 +30,11 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
     Rows changed on disk since they were sent and also edited in FiftyOne are conflicts: the whole
     sample is left alone on both sides and reported. Nothing is written if any edited box is invalid.
     """
+    with dataset_lock(dataset_path):  # no other command may change the tables between reading and writing
+        return _sync(dataset_path, name, taxonomy)
+
+
+def _sync(dataset_path: str | Path, name: str | None, taxonomy) -> SyncReport:
     dataset = read_dataset(dataset_path)
     tax = taxonomy or load_taxonomy()
     name = name or default_review_name(dataset)
@@ -41,8 +46,8 @@ def sync_dataset(dataset_path: str | Path, name: str | None = None, taxonomy=Non
     if plan.objects is None:
         return report
 
-    save_tables(dataset.path, dataset.images, plan.objects, dataset.meta)
-    append_changes(dataset.path, plan.change_log())
+    # the edited objects and their log entries are one commit: both are written, or neither
+    save_tables(dataset.path, dataset.images, plan.objects, dataset.meta, changes=plan.change_log(), expect_generation=dataset.generation)
     refreshed = read_dataset(dataset.path)
     images, prepared, _ = prepare_tables(refreshed, tax)
     by_id = images.set_index("image_id", drop=False)

@@ -11,13 +11,12 @@ change log rows, the counts, the conflicts and the images to send back.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from curate.dataset import BOX_COLUMNS, CHANGES_SCHEMA, stable_id
+from curate.dataset import BOX_COLUMNS, CHANGES_SCHEMA, format_value, object_json, stable_id
 from curate.errors import CurateError, Problem
 from curate.geometry import xywh_to_xyxy
 from curate.review.labels import ACCEPT, ATTRIBUTES, CATEGORY, CURATOR_SOURCE_LABEL, GROUND_TRUTH, MIRRORED, REJECT, as_python, object_row_hashes
@@ -145,18 +144,8 @@ def deleted_rows(state: FiftyOneState) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["image_id", "object_id", "sent_hash"])
 
 
-def format_value(value) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (float, np.floating)):
-        return str(np.float32(value))
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return json.dumps(list(value))
-    return str(value)
-
-
 def row_json(row: pd.Series | dict) -> str:
-    return json.dumps({c: format_value(row[c]) for c in MIRRORED if c not in ("object_id", "image_id")})
+    return object_json(row, [c for c in MIRRORED if c not in ("object_id", "image_id")])
 
 
 def check_boxes(labels: pd.DataFrame, name: str) -> None:

@@ -18,6 +18,8 @@ brands so that no brand dominates a category.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections import Counter, defaultdict
@@ -28,7 +30,7 @@ import pandas as pd
 
 from curate.errors import CurateError
 from curate.recipes import read_yaml
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_lines, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_lines, read_text, report_bad_item, require_file
 from curate.taxonomy import Resolution
 
 ROLES = ("product_id", "name", "brand", "image", "category", "description")
@@ -37,22 +39,62 @@ REQUIRED = ("product_id", "name")
 _FIELD = re.compile(r"{([^{}]*)}")
 
 
-def feed_rows(path: Path, policy: ErrorPolicy) -> tuple[list[tuple[str, dict]], list[str]]:
-    """((where, row) per product, the feed's column names); the format follows the extension."""
+def feed_rows(path: Path, policy: ErrorPolicy, decoding: list[dict[str, str]] | None = None) -> tuple[list[str], list[tuple[str, dict]]]:
+    """(the feed's column names, [(where, row)] per product); the format follows the extension.
+    JSON lines name their own fields: the columns are every key that any line has."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = [(f"line {n}", row) for n, row in read_json_lines(path, policy)]
-        return rows, list(dict.fromkeys(k for _, row in rows for k in row))
+        rows = [(f"line {n}", row) for n, row in read_json_lines(path, policy, decoding)]
+        return list(dict.fromkeys(k for _, row in rows for k in row)), rows
     if suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        first_row_line = 2  # the header is line 1
-    elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-        first_row_line = None
-    else:
-        raise CurateError.at(path, "expected a .csv, .parquet or .jsonl product feed")
-    records = frame.to_dict("records")
-    return [(f"line {i + first_row_line}" if first_row_line else f"row {i}", r) for i, r in enumerate(records)], [str(c) for c in frame.columns]
+        return csv_rows(path, policy, decoding)
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise CurateError.at(path, f"not a readable Parquet table: {exc}") from None
+        return [str(c) for c in frame.columns], [(f"row {i}", r) for i, r in enumerate(frame.to_dict("records"))]
+    raise CurateError.at(path, "expected a .csv, .parquet or .jsonl product feed")
+
+
+def csv_rows(path: Path, policy: ErrorPolicy, decoding: list[dict[str, str]] | None) -> tuple[list[str], list[tuple[str, dict]]]:
+    """A CSV feed's header and rows, each row named by the line it starts on.
+
+    A row with more or fewer fields than the header is bad input (skippable); a quote that is
+    never closed makes the rest of the file one field, so it stops the import.
+    """
+    try:
+        text = read_text(path, decoding)
+    except BadItem as exc:
+        raise CurateError.at(path, str(exc)) from None
+    if not text.strip():
+        raise CurateError.at(path, "empty file: expected a header line naming the columns")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[tuple[str, dict]] = []
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise CurateError.at(path, "unterminated quoted field: the quote opened here is never closed, so every later line would be part of it", where=f"line {start}") from None
+            policy.problem(path, f"malformed CSV: {exc}", where=f"line {start}")
+            start = reader.line_num + 1
+            continue
+        where, start = f"line {start}", reader.line_num + 1
+        if header is None:
+            header = [h.strip() for h in record]
+            continue
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            policy.problem(path, f"expected {len(header)} fields (as in the header), found {len(record)}", where=where)
+            continue
+        rows.append((where, dict(zip(header, record))))
+    return header or [], rows
 
 
 def parse_columns(spec: Any) -> dict[str, str]:
@@ -95,11 +137,15 @@ def resolve_columns(columns: dict[str, str], header: list[str], feed: Path, imag
         found = next((c for c in IMAGE_COLUMNS if c in present), None)
         if found:
             resolved["image"] = found
+    header_line = "line 1" if feed.suffix.lower() == ".csv" else None
     for role in REQUIRED:
         if role not in resolved:
-            raise CurateError.at(feed, f"no column for '{role}' (the feed's columns: {listed}); map one with --columns {role}=COLUMN")
+            raise CurateError.at(feed, f"missing column (the header has {listed}); map one with --columns {role}=COLUMN", where=header_line, field=role)
     if "image" not in resolved and not images:
-        raise CurateError.at(feed, f"no image column ({', '.join(IMAGE_COLUMNS)}; the feed's columns: {listed}); map one with --columns image=COLUMN or give --images DIR/{{column}}.jpg")
+        raise CurateError.at(
+            feed, f"no image column: expected one of {', '.join(IMAGE_COLUMNS)} (the header has {listed}); map one with --columns image=COLUMN or give --images DIR/{{column}}.jpg",
+            where=header_line, field="image",
+        )
     if images and _FIELD.search(images):
         unknown = [f for f in _FIELD.findall(images) if f not in present and f not in resolved]
         if unknown:
@@ -115,6 +161,11 @@ def _text(row: dict, column: str | None) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return str(value).strip() or None
+
+
+def image_field(columns: dict[str, str], images: str | None) -> str:
+    """The feed field an entry's image path comes from, for errors about the file."""
+    return "--images" if images and _FIELD.search(images) else columns.get("image", "image")
 
 
 def image_location(row: dict, columns: dict[str, str], images: str | None, base: Path) -> str:
@@ -171,6 +222,7 @@ def catalogue_entry(row: dict, base: Path, resolver, columns: dict[str, str] | N
     return {
         "source_id": _text(row, columns["product_id"]),
         "path": image,
+        "path_field": image_field(columns, images),
         "product_id": _text(row, columns["product_id"]),
         "brand": _text(row, columns.get("brand")),
         "name": title,
@@ -222,9 +274,9 @@ def read_catalogue(
     feed = require_file(Path(path), "product feed")
     if max_brand_share is not None and not 0.0 < max_brand_share <= 1.0:
         raise CurateError(f"--max-brand-share must be within (0, 1], found {max_brand_share}")
-    rows, header = feed_rows(feed, policy)
+    result = SourceRead(files=[str(feed)], roots=[str(feed.parent)])
+    header, rows = feed_rows(feed, policy, result.decoding)
     roles = resolve_columns(parse_columns(columns), header, feed, str(images) if images else None)
-    result = SourceRead(files=[str(feed)])
     entries = []
     for where, row in rows:
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.geometry import xywh_to_xyxy
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, read_json_file, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, describe_json, expect_box, expect_object, expect_size, find_existing, image_candidates, read_json_file, report_bad_item, require_file
 
 _SPLIT_NAME = re.compile(r"instances_([a-z]+?)(\d{4})?$")
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test", "gold": "gold"}
@@ -30,31 +30,50 @@ def split_of(json_path: Path) -> tuple[str | None, str | None]:
 
 def read_coco(path: str | Path, *, policy: ErrorPolicy, images: str | Path | None = None) -> SourceRead:
     json_path = require_file(Path(path), "COCO annotation file")
+    result = SourceRead(files=[str(json_path)], roots=[str(json_path.parent.parent)])
     try:
-        doc = read_json_file(json_path)
+        doc = read_json_file(json_path, result.decoding)
     except BadItem as exc:
         raise CurateError.at(json_path, str(exc), where=exc.where) from None
+    if not isinstance(doc, dict):
+        raise CurateError.at(json_path, f"expected a JSON object with images, annotations and categories, found {describe_json(doc)}")
     for key in ("images", "annotations", "categories"):
-        if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
-            raise CurateError.at(json_path, f"expected a list under '{key}'", field=key)
-    categories = {c.get("id"): c.get("name") for c in doc["categories"]}
+        if not isinstance(doc.get(key), list):
+            raise CurateError.at(json_path, f"expected a list, found {describe_json(doc.get(key))}", field=key)
+    categories = {}
+    for index, category in enumerate(doc["categories"]):
+        try:
+            category = expect_object(category, where=f"categories[{index}]")
+        except BadItem as exc:
+            report_bad_item(policy, json_path, exc)
+            continue
+        categories[category.get("id")] = category.get("name")
     by_image = defaultdict(list)
     for index, ann in enumerate(doc["annotations"]):
-        by_image[ann.get("image_id")].append((index, ann))
-    known_images = {img.get("id") for img in doc["images"]}
+        try:
+            by_image[expect_object(ann, where=f"annotations[{index}]").get("image_id")].append((index, ann))
+        except BadItem as exc:
+            report_bad_item(policy, json_path, exc)
+    records = []
+    for index, img in enumerate(doc["images"]):
+        try:
+            records.append((index, expect_object(img, where=f"images[{index}]")))
+        except BadItem as exc:
+            report_bad_item(policy, json_path, exc)
+    known_images = {img.get("id") for _, img in records}
     for image_id in by_image.keys() - known_images:
         policy.problem(json_path, f"annotation refers to image id {image_id!r}, which is not under 'images'", where=f"annotations[{by_image[image_id][0][0]}]", field_name="image_id")
 
     split, folder_name = split_of(json_path)
     base = json_path.parent
-    result = SourceRead(files=[str(json_path)])
-    for index, img in enumerate(doc["images"]):
+    for index, img in records:
         where = f"images[{index}] (id {img.get('id')!r})"
         try:
             file_name = img.get("file_name")
-            if not file_name:
-                raise BadItem("image without file_name", field_name="file_name")
-            candidates = image_candidates(file_name, base, images, [base.parent / "images" / (folder_name or "") / file_name, base.parent / (folder_name or "images") / file_name])
+            if not isinstance(file_name, str) or not file_name:
+                raise BadItem(f"expected the image's file name, found {describe_json(file_name)}", field_name="file_name")
+            width, height = expect_size(img.get("width"), field_name="width"), expect_size(img.get("height"), field_name="height")
+            candidates = image_candidates(file_name, base, images, [base.parent / "images" / (folder_name or "") / file_name, base.parent / (folder_name or "images") / file_name, base.parent / "images" / file_name])
             objects = [coco_object(ann, i, categories) for i, ann in by_image.get(img.get("id"), [])]
         except BadItem as exc:
             report_bad_item(policy, json_path, exc, where)
@@ -63,8 +82,9 @@ def read_coco(path: str | Path, *, policy: ErrorPolicy, images: str | Path | Non
             {
                 "source_id": str(img.get("id")),
                 "path": str(find_existing(candidates)),
-                "width": img.get("width"),
-                "height": img.get("height"),
+                "path_field": "file_name",
+                "width": width,
+                "height": height,
                 "split": split,
                 "origin": (str(json_path), where),
                 "objects": objects,
@@ -78,7 +98,5 @@ def coco_object(ann: dict, index: int, categories: dict) -> dict:
     category_id = ann.get("category_id")
     if category_id not in categories:
         raise BadItem(f"unknown category id {category_id!r} (not under 'categories')", where=where, field_name="category_id")
-    bbox = ann.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
-        raise BadItem(f"expected bbox [x, y, width, height], found {bbox!r}", where=where, field_name="bbox")
+    bbox = expect_box(ann.get("bbox"), "[x, y, width, height]", where=where, field_name="bbox")
     return {"source_label": categories[category_id], "box_xyxy_px": xywh_to_xyxy(bbox).tolist(), "iscrowd": bool(ann.get("iscrowd", 0))}

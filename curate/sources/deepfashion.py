@@ -34,27 +34,28 @@ def read_deepfashion(path: str | Path, *, policy: ErrorPolicy, resolver: SourceM
     anno = root / "Anno"
     if not root.is_dir():
         raise CurateError.at(root, "DeepFashion folder not found")
-    categories = [name for _, name, _ in read_deepfashion_list(require_file(anno / "list_category_cloth.txt", "category list"))]
-    category_rows = read_deepfashion_list(require_file(anno / "list_category_img.txt", "image category list"))
-    boxes = {name: (number, values) for number, name, values in read_deepfashion_list(require_file(anno / "list_bbox.txt", "bounding box list"))}
+    decoding: list[dict[str, str]] = []
+    categories = [name for _, name, _ in read_deepfashion_list(require_file(anno / "list_category_cloth.txt", "category list"), decoding)]
+    category_rows = read_deepfashion_list(require_file(anno / "list_category_img.txt", "image category list"), decoding)
+    boxes = {name: (number, values) for number, name, values in read_deepfashion_list(require_file(anno / "list_bbox.txt", "bounding box list"), decoding)}
     files = [anno / "list_category_cloth.txt", anno / "list_category_img.txt", anno / "list_bbox.txt"]
 
     attr_file, attr_img_file = anno / "list_attr_cloth.txt", anno / "list_attr_img.txt"
     attributes: dict[str, tuple[int, list[str]]] = {}
     attribute_names: list[str] = []
     if attr_file.exists() or attr_img_file.exists():
-        attribute_names = [name for _, name, _ in read_deepfashion_list(require_file(attr_file, "attribute list"))]
-        attributes = {name: (number, values) for number, name, values in read_deepfashion_list(require_file(attr_img_file, "image attribute list"))}
+        attribute_names = [name for _, name, _ in read_deepfashion_list(require_file(attr_file, "attribute list"), decoding)]
+        attributes = {name: (number, values) for number, name, values in read_deepfashion_list(require_file(attr_img_file, "image attribute list"), decoding)}
         files += [attr_file, attr_img_file]
     hints = attribute_hints(attribute_names, resolver)
 
     partition_file = root / "Eval" / "list_eval_partition.txt"
     partition: dict[str, str] = {}
     if partition_file.exists():
-        partition = {name: values[0] if values else "" for _, name, values in read_deepfashion_list(partition_file)}
+        partition = {name: values[0] if values else "" for _, name, values in read_deepfashion_list(partition_file, decoding)}
         files.append(partition_file)
 
-    result = SourceRead(files=[str(f) for f in files])
+    result = SourceRead(files=[str(f) for f in files], roots=[str(root)], decoding=decoding)
     category_file = anno / "list_category_img.txt"
     for number, image_name, values in category_rows:
         where = f"line {number} ({image_name})"
@@ -78,7 +79,7 @@ def deepfashion_entry(root, image_name, values, categories, boxes, attributes, a
         raise BadItem("no bounding box in list_bbox.txt", field_name="bbox", file=root / "Anno" / "list_bbox.txt")
     box_values = boxes[image_name][1]
     if len(box_values) != 4 or not all(v.lstrip("-").isdigit() for v in box_values):
-        raise BadItem(f"expected x_1 y_1 x_2 y_2, found {' '.join(box_values)!r}", where=f"line {boxes[image_name][0]}", field_name="bbox", file=root / "Anno" / "list_bbox.txt")
+        raise BadItem(f"expected x_1 y_1 x_2 y_2 as whole numbers, found {' '.join(box_values)!r}", where=f"line {boxes[image_name][0]}", field_name="bbox", file=root / "Anno" / "list_bbox.txt")
     obj = {"source_label": categories[category_id - 1], "box_xyxy_px": [int(v) for v in box_values]}
     if attribute_names:
         if image_name not in attributes:
@@ -94,6 +95,7 @@ def deepfashion_entry(root, image_name, values, categories, boxes, attributes, a
     return {
         "source_id": image_name,
         "path": str(root / image_name),
+        "path_field": "image_name",
         "name": title_from_image_name(image_name),
         "split": PARTITIONS.get(status) if status else None,
         "objects": [obj],

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, read_json_file, report_bad_item
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, describe_json, expect_box, expect_object, read_json_file, report_bad_item
 
 SPLIT_DIRS = {"train": "train", "validation": "val", "test": "test"}
 ITEM_COLUMNS = {"occlusion": "occlusion", "zoom_in": "zoom_in", "viewpoint": "viewpoint", "scale": "scale", "style": "df2_style"}
@@ -36,17 +36,15 @@ def deepfashion2_entry(doc: object, anno_path: str, folder: str, split: str | No
     time spent outside json.
     """
     if not isinstance(doc, dict):
-        raise BadItem(f"expected a JSON object, found {type(doc).__name__}")
+        raise BadItem(f"expected a JSON object, found {describe_json(doc)}")
     objects = []
     items = sorted((k for k in doc if k.startswith("item")), key=lambda k: int(k[4:]) if k[4:].isdigit() else 0)
     for key in items:
-        item = doc[key]
+        item = expect_object(doc[key], where=key)
         category_id = item.get("category_id")
         if category_id not in label_names:
             raise BadItem(f"unknown category id {category_id!r} (DeepFashion2 has ids 1-13)", where=key, field_name="category_id")
-        box = item.get("bounding_box")
-        if not isinstance(box, list) or len(box) != 4:
-            raise BadItem(f"expected bounding_box [x1, y1, x2, y2], found {box!r}", where=key, field_name="bounding_box")
+        box = expect_box(item.get("bounding_box"), "[x1, y1, x2, y2]", where=key, field_name="bounding_box")
         obj = {"source_label": item.get("category_name") or label_names[category_id], "box_xyxy_px": box, "df2_item": key}
         for field, column in ITEM_COLUMNS.items():
             obj[column] = item.get(field)
@@ -67,14 +65,14 @@ def read_deepfashion2(path: str | Path, *, policy: ErrorPolicy, label_names: dic
     path = Path(path)
     if not path.exists():
         raise CurateError.at(path, "DeepFashion2 folder not found")
-    result = SourceRead()
+    result = SourceRead(roots=[str(path)])
     for folder, split in split_dirs(path):
         annos = folder / "annos"
         names = sorted(e.name for e in os.scandir(annos) if e.name.endswith(".json"))
         for name in names:
             anno_path = f"{annos}{os.sep}{name}"
             try:
-                doc = read_json_file(anno_path)
+                doc = read_json_file(anno_path, result.decoding)
                 result.images.append(deepfashion2_entry(doc, anno_path, str(folder), split, label_names))
             except BadItem as exc:
                 report_bad_item(policy, anno_path, exc)

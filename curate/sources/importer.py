@@ -1,15 +1,18 @@
 """Import one source into a new dataset: read, check images on disk, map labels, save, report.
 
 Every format goes through the same steps after its reader, so the same bad input gets the same
-handling everywhere: duplicate image ids, missing/empty/truncated image files, boxes outside
-the image and labels the taxonomy does not know are each reported with file, item and field.
-The dataset is built in a staging directory and swapped in only when everything succeeded.
+handling everywhere: duplicate image ids, file names that are not UTF-8, image paths outside the
+annotation root, missing/empty/truncated image files, boxes outside the image and labels the
+taxonomy does not know are each reported with file, item and field. The dataset is built in a
+staging folder and becomes the dataset at --out only when everything succeeded; --out must be
+new, empty or (with overwrite) an existing dataset, and never the input or a folder around it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -20,6 +23,8 @@ import pandas as pd
 
 from curate.dataset import (
     IMAGES_SCHEMA,
+    check_not_input,
+    check_target,
     OBJECTS_SCHEMA,
     empty_table,
     images_frame,
@@ -31,11 +36,11 @@ from curate.dataset import (
     value_counts,
     write_text_atomic,
 )
-from curate.errors import CurateError
+from curate.errors import CurateError, display
 from curate.geometry import clip_xyxy, xyxy_px_to_rel
 from curate.imageio import read_image_size
 from curate.parallel import Executor, make_executor
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, report_bad_item
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, inside_root, report_bad_item, undecodable_byte
 from curate.sources.labels import TaxonomyTermResolver
 from curate.sources.registry import SOURCES
 from curate.taxonomy import Resolution, Taxonomy, load_mapping, load_taxonomy
@@ -55,18 +60,25 @@ def import_to_dataset(
     mapping: str | Path | None = None,
     executor: Executor | None = None,
     taxonomy: Taxonomy | None = None,
+    overwrite: bool = False,
+    allow_outside_root: bool = False,
     **options: Any,
 ) -> dict:
     """Import `path` (a file or folder in the `source` format) as a new dataset at `out`.
 
-    Returns the import report, also written to `out/reports/import.json`. Any dataset already
-    at `out` is replaced only when the whole import succeeded.
+    Returns the import report, also written to `out/reports/import.json`. `out` must not exist,
+    be empty, or (with `overwrite`) hold a dataset, which is replaced only when the whole import
+    succeeded; it may not be the input or lie inside or around it.
     """
     started = time.perf_counter()
+    if path is not None:
+        check_not_input(out, [path])
+    check_target(out, overwrite=overwrite)
     tax = taxonomy or load_taxonomy()
-    with staged_dataset(out) as stage:
+    with staged_dataset(out, overwrite=overwrite) as stage:
         images, objects, report = read_source(
-            source, path, stage, on_error=on_error, mapping=mapping, executor=executor, taxonomy=tax, **options
+            source, path, stage, on_error=on_error, mapping=mapping, executor=executor, taxonomy=tax,
+            allow_outside_root=allow_outside_root, **options
         )
         meta = {"name": Path(out).name, "sources": [report["provenance"]]}
         save_tables(stage, images, objects, meta, tax)
@@ -84,6 +96,7 @@ def read_source(
     mapping: str | Path | None = None,
     executor: Executor | None = None,
     taxonomy: Taxonomy | None = None,
+    allow_outside_root: bool = False,
     **options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Read one source into (images, objects, report) without saving anything.
@@ -98,9 +111,7 @@ def read_source(
     spec = SOURCES[source]
     if path is None and not spec.path_optional:
         raise CurateError(f"source '{source}' needs a PATH to read")
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise CurateError(f"source '{source}' takes no option(s) {', '.join(unknown)} (it takes: {', '.join(spec.options) or 'none'})")
+    options = checked_options(source, options)
     path = Path(path).resolve() if path is not None else None  # rows then hold absolute image paths
     tax = taxonomy or load_taxonomy()
     policy = ErrorPolicy(on_error)
@@ -116,7 +127,9 @@ def read_source(
         "label_names": getattr(resolver, "label_ids", None) or (load_mapping(spec.mapping, tax).label_ids if spec.mapping else None),
     }
     read = spec.read(path, **{name: context[name] for name in spec.needs}, **options)
-    images, objects, report = read_to_tables(read, source, policy, resolver, executor, dataset_dir, tax)
+    if options.get("images") and read.roots:
+        read.roots.append(images_root(str(options["images"])))
+    images, objects, report = read_to_tables(read, source, policy, resolver, executor, dataset_dir, tax, allow_outside_root)
     provenance = {
         "source": source,
         "path": str(path) if path else str(Path(read.files[0]).parent),
@@ -126,18 +139,49 @@ def read_source(
         "mapping_sha256": getattr(resolver, "sha256", None),
         "on_error": on_error,
         "options": dict(options),
+        "allow_outside_root": allow_outside_root,
     }
     return images, objects, {"source": source, "path": provenance["path"], **report, "provenance": provenance}
+
+
+def checked_options(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A source's options, each checked against the type its reader declares."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    if source not in SOURCES:
+        raise CurateError(f"unknown source '{source}' (expected one of {', '.join(SOURCES)})")
+    spec = SOURCES[source]
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise CurateError(f"source '{source}' takes no option(s) {', '.join(unknown)} (it takes: {', '.join(spec.options) or 'none'})")
+    try:
+        hints = typing.get_type_hints(spec.read)
+    except (NameError, TypeError):
+        hints = {}
+    checked = {}
+    for name, value in options.items():
+        try:
+            checked[name] = TypeAdapter(hints[name]).validate_python(value) if name in hints else value
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].replace("Input should be", "expected")
+            raise CurateError(f"source '{source}' option {name}: {message}, found {value!r}") from None
+    return checked
 
 
 def files_sha256(paths: list[str]) -> str:
     """One hash of the annotation files read (a folder counts by its files' names and sizes)."""
     digest = hashlib.sha256()
     for path in map(Path, paths):
-        digest.update(str(path.name).encode())
+        digest.update(os.fsencode(path.name))
         if path.is_dir():
             for entry in sorted(os.scandir(path), key=lambda e: e.name):
-                digest.update(f"{entry.name}:{entry.stat().st_size}".encode())
+                try:
+                    size = entry.stat().st_size
+                except OSError:  # a broken link or a loop: reported as a bad item by the reader
+                    size = -1
+                digest.update(os.fsencode(entry.name) + f":{size}".encode())
         elif path.is_file():
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
@@ -162,9 +206,10 @@ def probe_image(path: str) -> tuple[int, int] | str:
         return str(exc)
 
 
-def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver, executor: Executor, dataset_dir: Path, tax: Taxonomy):
+def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver, executor: Executor, dataset_dir: Path, tax: Taxonomy, allow_outside_root: bool = False):
     """Check every read entry and map its labels; returns (images, objects, report)."""
-    entries = unique_entries(read.images, policy)
+    entries = decodable_entries(unique_entries(read.images, policy), policy)
+    entries, refused = trusted_entries(entries, read.roots, policy, allow_outside_root)
     if not read.sizes_known:
         entries = with_header_sizes(entries, policy, executor, dataset_dir)
 
@@ -220,6 +265,8 @@ def read_to_tables(read: SourceRead, source: str, policy: ErrorPolicy, resolver,
         "unmapped_labels": dict(unmapped.most_common()),
         "skipped_count": len(policy.skipped),
         "skipped": [{"file": p.file, "where": p.where, "field": p.field, "reason": p.message} for p in policy.skipped],
+        "refused_outside_root": {"count": len(refused), "roots": [display(r) for r in read.roots], "paths": refused[:_LISTED]},
+        "text_decoding": read.decoding[:_LISTED],
         "splits": value_counts(images, "split") if len(images) else {},
         "categories": value_counts(objects, "category") if len(objects) else {},
         # feeds: how many labels the title decided, and how many the retailer's category
@@ -240,6 +287,46 @@ def unique_entries(entries: list[dict], policy: ErrorPolicy) -> list[dict]:
         seen[key] = " ".join(str(o) for o in (entry.get("origin") or ()) if o)
         unique.append(entry)
     return unique
+
+
+def decodable_entries(entries: list[dict], policy: ErrorPolicy) -> list[dict]:
+    """Leave out entries whose file name is not UTF-8: no table or report could store it."""
+    kept = []
+    for entry in entries:
+        origin = entry.get("origin") or ("", None)
+        bad = next((b for b in (undecodable_byte(str(entry.get(k) or "")) for k in ("path", "source_id")) if b is not None), None)
+        if bad is None:
+            kept.append(entry)
+            continue
+        named = origin[0] if undecodable_byte(str(origin[0])) is not None else entry["path"]
+        policy.problem(named, f"file name is not valid UTF-8 (byte 0x{bad:02x}): rename the file (for example with convmv)", where=origin[1])
+    return kept
+
+
+def images_root(images: str) -> str:
+    """The folder a given --images names: itself, or for a template (DIR/{id}.jpg) the folder
+    above its first field; images found there are the user's choice, not an annotation's."""
+    if "{" not in images:
+        return str(Path(images).resolve())
+    fixed = images.split("{", 1)[0]
+    return str((Path(fixed) if fixed.endswith("/") else Path(fixed).parent).resolve())
+
+
+def trusted_entries(entries: list[dict], roots: list[str], policy: ErrorPolicy, allow_outside_root: bool) -> tuple[list[dict], list[str]]:
+    """Refuse local image paths outside the reader's roots (an annotation naming /etc/passwd or
+    ../../x); returns the entries kept and the paths refused."""
+    kept, refused = [], []
+    for entry in entries:
+        field_name = entry.pop("path_field", None) or "path"
+        path = entry["path"]
+        if not roots or allow_outside_root or is_url(path) or inside_root(path, roots):
+            kept.append(entry)
+            continue
+        shown = os.path.normpath(os.path.abspath(path))
+        refused.append(display(shown))
+        origin = entry.get("origin") or ("", None)
+        policy.problem(origin[0], f"{display(shown)} lies outside the annotation root {display(roots[0])}; --allow-outside-root imports it", where=origin[1], field_name=field_name)
+    return kept, refused
 
 
 def with_header_sizes(entries: list[dict], policy: ErrorPolicy, executor: Executor, dataset_dir: Path) -> list[dict]:
@@ -271,6 +358,8 @@ def relative_box(box_xyxy_px, entry: dict, index: int) -> tuple[float, float, fl
     width, height = entry.get("width"), entry.get("height")
     x1, y1, x2, y2 = (float(v) for v in box_xyxy_px)
     label, field_name = f"object {index + 1}", "bounding box"
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        raise BadItem(f"{label}: box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) has a coordinate that is not a finite number", field_name=field_name)
     if not width or not height:
         raise BadItem(f"{label}: box given but the image size is unknown", field_name=field_name)
     if x2 <= x1 or y2 <= y1:

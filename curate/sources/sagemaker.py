@@ -14,7 +14,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.geometry import xywh_to_xyxy
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, read_json_lines, report_bad_item, require_file
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, describe_json, expect_list, expect_number, expect_object, expect_size, find_existing, image_candidates, read_json_lines, report_bad_item, require_file
 
 FOOTWEAR_PAIRS = ("drop-image", "keep-both", "keep-above")
 DEFAULT_MIN_CONFIDENCE = 0.6
@@ -44,38 +44,41 @@ def local_image_path(source_ref: str, manifest_dir: Path, images: str | Path | N
 def sagemaker_entry(line: dict, manifest_dir: Path, images: str | Path | None = None) -> dict:
     source_ref = line.get("source-ref")
     if not isinstance(source_ref, str) or not source_ref:
-        raise BadItem("no 'source-ref'", field_name="source-ref")
+        raise BadItem(f"expected the image's s3:// or local path, found {describe_json(source_ref)}", field_name="source-ref")
     attribute = label_attribute(line)
     label, meta = line[attribute], line[f"{attribute}-metadata"]
-    sizes = label.get("image_size") or [{}]
-    class_map = {str(k): v for k, v in (meta.get("class-map") or {}).items()}
-    confidences = meta.get("objects") or []
-    annotations = label.get("annotations") or []
+    sizes = expect_list(label.get("image_size") or [{}], field_name=f"{attribute}.image_size")
+    size = expect_object(sizes[0] if sizes else {}, field_name=f"{attribute}.image_size[0]")
+    class_map = expect_object(meta.get("class-map") or {}, field_name=f"{attribute}-metadata.class-map")
+    class_map = {str(k): v for k, v in class_map.items()}
+    confidences = expect_list(meta.get("objects") or [], field_name=f"{attribute}-metadata.objects")
+    annotations = expect_list(label.get("annotations") or [], field_name=f"{attribute}.annotations")
     if len(confidences) != len(annotations):
         raise BadItem(f"{len(annotations)} annotations but {len(confidences)} confidence entries", field_name=f"{attribute}-metadata.objects")
     objects = []
     for i, (ann, conf) in enumerate(zip(annotations, confidences), start=1):
         where = f"annotation {i}"
+        ann = expect_object(ann, field_name=f"{attribute}.annotations[{i - 1}]")
+        conf = expect_object(conf, field_name=f"{attribute}-metadata.objects[{i - 1}]")
         name = class_map.get(str(ann.get("class_id")))
         if name is None:
             raise BadItem(f"unknown category id {ann.get('class_id')!r} (not in class-map)", where=where, field_name="class_id")
-        try:
-            box_xywh = [float(ann[k]) for k in ("left", "top", "width", "height")]
-        except (KeyError, TypeError, ValueError):
-            raise BadItem("expected numeric left, top, width, height", where=where, field_name="annotations") from None
+        box_xywh = [expect_number(ann.get(k), where=where, field_name=k) for k in ("left", "top", "width", "height")]
+        confidence = expect_number(conf.get("confidence", 0.0), where=where, field_name="confidence")
         objects.append(
             {
                 "source_label": name,
                 "box_xyxy_px": xywh_to_xyxy(box_xywh).tolist(),
                 "box_origin": "sagemaker",
-                "box_confidence": float(conf.get("confidence", 0.0)),
+                "box_confidence": confidence,
             }
         )
     return {
         "source_id": source_ref,
         "path": str(local_image_path(source_ref, manifest_dir, images)),
-        "width": sizes[0].get("width"),
-        "height": sizes[0].get("height"),
+        "path_field": "source-ref",
+        "width": expect_size(size.get("width"), field_name="width"),
+        "height": expect_size(size.get("height"), field_name="height"),
         "human_annotated": meta.get("human-annotated") == "yes",
         "job_name": meta.get("job-name"),
         "objects": objects,
@@ -122,8 +125,8 @@ def read_sagemaker(
         resolution = resolver.resolve(label)
         return resolution.status == "mapped" and resolution.target.object_type == "footwear"
 
-    result = SourceRead(files=[str(manifest)])
-    for number, line in read_json_lines(manifest, policy):
+    result = SourceRead(files=[str(manifest)], roots=[str(manifest.parent)])
+    for number, line in read_json_lines(manifest, policy, result.decoding):
         where = f"line {number}"
         try:
             entry = sagemaker_entry(line, manifest.parent, images)

@@ -7,11 +7,12 @@ images/ or data/ folder beside the XML or one level up, then at the XML's own <p
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, report_bad_item
+from curate.sources.common import BadItem, ErrorPolicy, SourceRead, find_existing, image_candidates, read_bytes, report_bad_item
 
 
 def xml_files(path: Path) -> list[Path]:
@@ -30,9 +31,12 @@ def xml_files(path: Path) -> list[Path]:
 def _number(node: ET.Element, tag: str, where: str) -> float:
     text = node.findtext(tag)
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise BadItem(f"expected a number, found {text!r}", where=where, field_name=tag) from None
+    if not math.isfinite(value):
+        raise BadItem(f"expected a finite number, found {text.strip()!r}", where=where, field_name=tag)
+    return value
 
 
 def _flag(node: ET.Element, tag: str) -> bool:
@@ -40,17 +44,20 @@ def _flag(node: ET.Element, tag: str) -> bool:
 
 
 def voc_entry(xml_path: Path, images: str | Path | None = None) -> dict:
+    data = read_bytes(xml_path, "XML file")
     try:
-        root = ET.parse(xml_path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise BadItem(f"malformed XML: {exc}") from None
+        raise BadItem(f"malformed XML: {exc}", where=f"line {exc.position[0]}") from None
     filename = (root.findtext("filename") or "").strip()
     if not filename:
         raise BadItem("no <filename>", field_name="filename")
     folder = xml_path.parent
     candidates = image_candidates(filename, folder, images, [folder.parent / "JPEGImages" / filename])
-    if root.findtext("path"):
-        candidates.append(Path(root.findtext("path").strip()))
+    recorded = (root.findtext("path") or "").strip()
+    if recorded:
+        candidates.append(Path(recorded))
+    chosen = find_existing(candidates)
     size = root.find("size")
     width = int(_number(size, "width", "size")) if size is not None else None
     height = int(_number(size, "height", "size")) if size is not None else None
@@ -73,7 +80,8 @@ def voc_entry(xml_path: Path, images: str | Path | None = None) -> dict:
         )
     return {
         "source_id": filename,
-        "path": str(find_existing(candidates)),
+        "path": str(chosen),
+        "path_field": "path" if recorded and chosen == Path(recorded) else "filename",
         # labelImg writes 0x0 when it could not read the image; the header then decides
         "width": width or None,
         "height": height or None,
@@ -84,7 +92,8 @@ def voc_entry(xml_path: Path, images: str | Path | None = None) -> dict:
 
 def read_voc(path: str | Path, *, policy: ErrorPolicy, images: str | Path | None = None) -> SourceRead:
     files = xml_files(Path(path))
-    result = SourceRead(files=[str(f) for f in files])
+    # images sit beside the XML, in ../JPEGImages or ../images: the VOC root is the XML folder's parent
+    result = SourceRead(files=[str(f) for f in files], roots=sorted({str(f.parent.parent) for f in files}))
     for xml_path in files:
         try:
             result.images.append(voc_entry(xml_path, images))

@@ -73,7 +73,7 @@ def test_build_runs_every_step_and_is_byte_identical_when_rerun(tmp_path, source
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
-        again = CliRunner().invoke(app, ["build", str(recipe), "--executor", "dask", "--scheduler", cluster.scheduler_address])
+        again = CliRunner().invoke(app, ["build", str(recipe), "--overwrite", "--executor", "dask", "--scheduler", cluster.scheduler_address])
     assert again.exit_code == 0, again.output
     assert [(out / name).read_bytes() for name in ("images.parquet", "objects.parquet")] == first
 
@@ -109,7 +109,7 @@ def test_interrupted_build_leaves_previous_dataset_intact(tmp_path, source, monk
 
     monkeypatch.setattr(operations, "split_images", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"))
+        run_build(load_build_recipe(recipe_path, ["split.seed=99"]), make_executor("serial"), overwrite=True)
     after = {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
@@ -156,3 +156,33 @@ def test_example_recipe_in_the_repository_is_valid(repo_root):
     recipe = load_build_recipe(repo_root / "recipes" / "build-example.yaml")
     assert [item.source for item in recipe.inputs] == ["catalogue", "voc"]
     assert recipe.balance.by == "object_type x image_type" and recipe.dedup.policy == "report"
+
+
+def test_build_with_hand_boxes_and_a_gold_fold(tmp_path, assets):
+    recipe = {
+        "name": "shop",
+        "output": str(tmp_path / "out"),
+        "inputs": [{"source": "catalogue", "path": str(assets / "boxes" / "products.csv")}],
+        "boxes": [{"path": str(assets / "boxes" / "boxes.csv")}],
+        "filter": {"drop_unlabelled": False},  # keep the worn garments boxed with their object type only
+        "dedup": {"enabled": False},
+        "split": {"gold": 0.25, "fold": 1},
+        "balance": {"enabled": False},
+        "report": {"charts": False},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "recipe.yaml"), "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    ds = read_dataset(tmp_path / "out")
+    objects = ds.objects.merge(ds.images[["image_id", "source_id"]], on="image_id")
+    manual = objects[objects["box_origin"] == "manual"]
+    assert manual.groupby("source_id").size().to_dict() == {"D400": 1, "J200": 3, "S300": 2, "T100": 4}
+    assert manual.loc[manual["source_id"] == "D400", "x_min"].isna().all()  # not entirely in frame: never auto-boxed
+    assert set(objects.loc[objects["box_origin"] == "canny", "source_id"]) <= {"K500", "A800"}
+    assert not objects.loc[objects["source_id"] == "V600"].shape[0]  # excluded: no objects left; filter drops the image
+    assert "V600" not in set(ds.images["source_id"])
+    report = json.loads((tmp_path / "out" / "reports" / "build.json").read_text())
+    assert report["boxes"][0]["images"] == {"boxes": 3, "excluded": 1, "none": 1, "skip": 1}
+    gold = ds.images[ds.images["split"] == "gold"]
+    assert gold["source_id"].tolist() == ["T100"] and set(gold["fold"]) == {1}
+    assert report["split"]["gold_fold"]["fold"] == 1 and report["split"]["gold_fold"]["folds"] == 4

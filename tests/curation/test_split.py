@@ -101,3 +101,85 @@ def test_split_command_writes_splits_and_rejects_bad_fractions(tmp_path):
     assert read_dataset(tmp_path / "ds").images["split"].notna().all()
     bad = CliRunner().invoke(app, ["split", str(tmp_path / "ds"), "--train", "0.9"])
     assert bad.exit_code == 1 and "must be 1" in bad.output
+
+
+# ---------------------------------------------------------------------------------------------
+# A gold fold by product for k-fold work
+
+
+@pytest.fixture(scope="module")
+def fold_runs(tables):
+    """The five runs of a 5-fold split (gold 0.2, fold 0..4) of the 10k-object tables."""
+    images, objects = tables
+    return [assign_splits(images, objects, SplitRecipe(stratify="multilabel", seed=3, gold=0.2, fold=k)) for k in range(5)]
+
+
+def test_folds_partition_the_products_and_each_run_puts_one_in_gold(tables, fold_runs):
+    images, _ = tables
+    folds = fold_runs[0]["fold"]
+    assert folds.notna().all() and set(folds) == {0, 1, 2, 3, 4}
+    gold_products = []
+    for k, run in enumerate(fold_runs):
+        assert run["fold"].tolist() == folds.tolist()  # the same folds whichever is gold
+        assert run.groupby("product_id")["fold"].nunique().max() == 1 and run.groupby("product_id")["split"].nunique().max() == 1
+        gold = run[run["split"] == "gold"]
+        assert set(gold["fold"]) == {k} and (run["fold"] == k).sum() == len(gold)
+        assert set(run.loc[run["split"] != "gold", "split"]) == {"train", "val", "test"}
+        gold_products.append(set(gold["product_id"]))
+    every = set(images["product_id"])
+    assert set().union(*gold_products) == every and sum(map(len, gold_products)) == len(every)  # each product gold exactly once
+    assert all(abs(len(g) / len(every) - 0.2) < 0.02 for g in gold_products)
+
+
+def test_each_fold_keeps_the_label_shares_and_the_rest_splits_as_before(tables, fold_runs):
+    images, objects = tables
+    pairs = object_labels(objects, "multilabel")
+    whole = pairs["label"].value_counts() / len(objects)
+    run = fold_runs[2]
+    fold_of = run.set_index("image_id")["fold"]
+    split_of = run.set_index("image_id")["split"]
+    for k in range(5):
+        members = objects["image_id"].map(fold_of) == k
+        share = pairs.loc[pairs["image_id"].map(fold_of) == k, "label"].value_counts().reindex(whole.index).fillna(0) / members.sum()
+        assert (share - whole).abs().max() * 100 <= 2.5, (k, (share - whole).abs().idxmax())
+    rest = objects["image_id"].map(split_of)
+    rest = rest[rest != "gold"]
+    assert abs((rest == "train").mean() - 0.8) < 0.02 and abs((rest == "val").mean() - 0.1) < 0.02
+
+
+def test_fold_split_is_seeded_and_rotates_in_place_around_gold_already_set():
+    images, objects = multilabel_tables(1500, seed=4, gold_products=30)
+    fixed = set(images.loc[images["split"] == "gold", "image_id"])
+    recipe = SplitRecipe(gold=0.25, fold=0, seed=5)
+    first = assign_splits(images, objects, recipe)
+    assert assign_splits(images, objects, recipe)["fold"].tolist() == first["fold"].tolist()
+    assert assign_splits(images, objects, SplitRecipe(gold=0.25, seed=6))["fold"].tolist() != first["fold"].tolist()
+    assert first.loc[first["image_id"].isin(fixed), "fold"].isna().all()  # gold set before takes no fold and stays
+    second = assign_splits(first, objects, SplitRecipe(gold=0.25, fold=1, seed=5))
+    assert second["fold"].tolist() == first["fold"].tolist()
+    assert set(second.loc[second["split"] == "gold", "image_id"]) == fixed | set(second.loc[second["fold"] == 1, "image_id"])
+    assert not (second.loc[second["fold"] == 0, "split"] == "gold").any()  # fold 0 went back to train/val/test
+    plain = assign_splits(second, objects, SplitRecipe(seed=5))  # without a gold share nothing gold moves
+    assert set(plain.loc[plain["split"] == "gold", "image_id"]) == set(second.loc[second["split"] == "gold", "image_id"])
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"gold": 0.3}, "gold must be 1/k for a whole number of folds k >= 2 (0.5, 0.25, 0.2, 0.1, ...), found 0.3"),
+    ({"gold": 0.2, "fold": 5}, "fold must be within 0..4 for gold 0.2 (5 folds), found 5"),
+    ({"fold": 1}, "fold 1 needs a gold share"),
+])
+def test_gold_share_and_fold_are_checked(values, message):
+    with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)").replace(".", "\\.")):
+        SplitRecipe(**values)
+
+
+def test_split_command_with_a_gold_fold_stores_the_folds(tmp_path):
+    images, objects = multilabel_tables(600, seed=5)
+    save_tables(tmp_path / "ds", images, objects)
+    result = CliRunner().invoke(app, ["split", str(tmp_path / "ds"), "--gold", "0.2", "--fold", "2"])
+    assert result.exit_code == 0, result.output
+    assert "gold is fold 2 of 5" in result.output
+    stored = read_dataset(tmp_path / "ds").images
+    assert set(stored.loc[stored["split"] == "gold", "fold"]) == {2} and stored["fold"].notna().all()
+    bad = CliRunner().invoke(app, ["split", str(tmp_path / "ds"), "--gold", "0.3"])
+    assert bad.exit_code == 1 and "gold must be 1/k" in bad.output

@@ -140,7 +140,7 @@ def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_
     folder = copy_asset("coco")
     path = edit_coco(folder, lambda doc: doc["annotations"][0].update(category_id=42))
     with pytest.raises(CurateError):
-        do_import("coco", path, out)
+        do_import("coco", path, out, overwrite=True)
     assert snapshot(out) == before
 
     def interrupted(path):
@@ -148,7 +148,7 @@ def test_failed_or_interrupted_import_leaves_the_existing_dataset_untouched(tmp_
 
     monkeypatch.setattr(curate.sources.importer, "probe_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        do_import("deepfashion2", assets / "deepfashion2", out)
+        do_import("deepfashion2", assets / "deepfashion2", out, overwrite=True)
     assert snapshot(out) == before
     assert read_dataset(out).images["source"].unique().tolist() == ["voc"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "input"]  # no staging left behind

@@ -90,11 +90,11 @@ def test_missing_columns_name_the_columns_the_feed_has(feed, tmp_path):
     with pytest.raises(CurateError) as err:
         run("catalogue", feed, tmp_path / "ds")
     message = str(err.value)
-    assert "no column for 'product_id'" in message and "id, gender, articleType, productDisplayName, brandName" in message
+    assert "field 'product_id': missing column" in message and "id, gender, articleType, productDisplayName, brandName" in message
     assert "--columns product_id=COLUMN" in message
     with pytest.raises(CurateError, match="maps name to 'title', but the feed has no such column"):
         run("catalogue", feed, tmp_path / "ds", columns={"product_id": "id", "name": "title"})
-    with pytest.raises(CurateError, match=r"no image column .*--images DIR/\{column\}.jpg"):
+    with pytest.raises(CurateError, match=r"no image column: .*--images DIR/\{column\}.jpg"):
         run("catalogue", feed, tmp_path / "ds", columns=COLUMNS)
     with pytest.raises(CurateError, match=r"names '\{sku\}', which is no column"):
         run("catalogue", feed, tmp_path / "ds", columns=COLUMNS, images="photos/{sku}.jpg")
