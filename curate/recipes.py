@@ -39,21 +39,30 @@ class RecipeModel(BaseModel):
 
 
 def apply_overrides(doc: dict[str, Any], overrides: list[str] | None, file: str = "--set") -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides; values are parsed as YAML scalars/lists."""
+    """Apply `a.b.c=value` overrides (`inputs.0.path=...` indexes a list); values are parsed as
+    YAML scalars/lists."""
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise CurateError.at(file, f"expected key=value, found '{item}'")
-        node = doc
+        node: Any = doc
         parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise CurateError.at(file, f"cannot set '{key}': '{part}' is not a mapping")
-            node = child
-        node[parts[-1]] = yaml.safe_load(raw) if raw else None
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise CurateError.at(file, f"cannot set '{key}': '{'.'.join(parts[:depth]) or '(top level)'}' is a list of {len(node)}, expected an index 0..{len(node) - 1}, found '{part}'")
+                index: Any = int(part)
+            elif isinstance(node, dict):
+                index = part
+                if not last and node.get(part) is None:
+                    node[part] = {}
+            else:
+                raise CurateError.at(file, f"cannot set '{key}': '{'.'.join(parts[:depth])}' is not a mapping")
+            if last:
+                node[index] = yaml.safe_load(raw) if raw else None
+            else:
+                node = node[index]
     return doc
 
 

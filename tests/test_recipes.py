@@ -32,3 +32,23 @@ def test_overrides_and_resolved_dump(tmp_path):
         load_recipe(Build, path, ["split.seed"])
     with pytest.raises(CurateError, match="split.seed"):
         load_recipe(Build, path, ["split.seed=many"])
+
+
+class Input(RecipeModel):
+    path: str
+    options: dict = {}
+
+
+class Inputs(RecipeModel):
+    inputs: list[Input]
+
+
+def test_overrides_index_lists(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("inputs:\n  - path: a.csv\n  - path: b.csv\n")
+    recipe = load_recipe(Inputs, path, ["inputs.1.path=/data/b.csv", "inputs.0.options.images=/data/{id}.jpg"])
+    assert [i.path for i in recipe.inputs] == ["a.csv", "/data/b.csv"] and recipe.inputs[0].options == {"images": "/data/{id}.jpg"}
+    with pytest.raises(CurateError, match=r"'inputs' is a list of 2, expected an index 0..1, found '2'"):
+        load_recipe(Inputs, path, ["inputs.2.path=c.csv"])
+    with pytest.raises(CurateError, match=r"'inputs.0.path' is not a mapping"):
+        load_recipe(Inputs, path, ["inputs.0.path.x=1"])

@@ -51,7 +51,8 @@ def step_import(ctx: RunContext) -> tuple[dict, dict]:
     from curate.sources.importer import import_to_dataset
 
     target = ctx.path("datasets", "items")
-    report = import_to_dataset("fashion-mnist", ctx.path("inputs", "fashion-mnist"), target, executor=ctx.executor)
+    # the demo owns its output folder: a step that runs again replaces what it wrote before
+    report = import_to_dataset("fashion-mnist", ctx.path("inputs", "fashion-mnist"), target, executor=ctx.executor, overwrite=True)
     figures = {
         "images_read": int(report["read"]["images"]),
         "garments_mapped": int(report["mapped"]),
