@@ -1,113 +1,105 @@
-"""Merged-predictor throughput on CPU (images/s) and its split across the stages.
+"""Merged-predictor throughput on CPU (images/s at 1, 8 and 64 pictures a call) against the sum
+of its three models' bare forward passes on the same pictures.
 
-Builds untrained models of production shape (weights none: only speed is measured), saves
-them as model directories, then times `curate predict` (decode -> detect -> rules -> crop ->
-category -> attributes -> JSON) on synthetic pictures. The baseline, in the same run, is the
-detector's bare Keras forward pass on the same pictures already decoded and resized, so the
-ratio shows what the rest of the pipeline costs on top of detection.
+The models are trained model directories (default: the ones `make demo` writes); the pictures
+are that dataset's gold images, decoded once before timing. The merged predictor
+(`MergedPredictor.predict_batch`, what `curate predict` and `curate serve` call: resize, detect,
+rules, crops batched across the pictures, category, attributes, taxonomy decoding) is timed
+with 1, 8 and 64 pictures a call. The baseline, in the same run, is each model's bare Keras
+forward pass on the same inputs: the detector on the resized pictures, the category and
+attribute models on the crops of the objects the predictor kept, in batches of 64; its
+images/s is the pictures over the sum of the three times.
 
-Example: python bench/bench_predict.py --images 24 --detector-size 384 --classifier-size 224
+    python bench/bench_predict.py [--models out/demo/models] [--dataset out/demo/datasets/balanced] [--images 64]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 
-def save_untrained(root: Path, args) -> Path:
-    from curate.models.backbones import build_image_model
-    from curate.models.detector import DetectorModelSection, build_detector
-    from curate.models.model_dir import ModelInfo, write_model_dir
-    from curate.models.recipe import AugmentationSection
-    from curate.recipes import RecipeModel
-    from curate.taxonomy import OBJECT_TYPES, load_taxonomy
+def gold_pictures(dataset: Path, count: int) -> list[np.ndarray]:
+    from curate.dataset import read_dataset
+    from curate.imageio import load_image_rgb
 
-    tax = load_taxonomy()
-    categories = sorted(tax.categories)
-    vocabulary = sorted([f"pattern:{p}" for p in tax.patterns] + [f"style:{s}" for s in tax.styles])
-    identity = {"name": "untrained (benchmark)", "path": "-", "sha256": "0" * 64}
-    no_aug = AugmentationSection(flip=False, rotation=0, zoom=0)
+    ds = read_dataset(dataset)
+    gold = ds.images[(ds.images["split"] == "gold") & ds.images["parent_image_id"].isna()].sort_values("image_id")
+    if gold.empty:
+        raise SystemExit(f"{dataset}: no gold images")
+    paths = [ds.image_path(p) for p in gold["path"]]
+    return [load_image_rgb(paths[i % len(paths)]) for i in range(count)]
 
-    class BenchRecipe(RecipeModel):
-        note: str = "untrained models for bench/bench_predict.py"
 
-    section = DetectorModelSection(backbone=args.detector_backbone, image_size=args.detector_size)
-    stages = {
-        "detector": (build_detector(section), {"all": list(OBJECT_TYPES)}, args.detector_size, args.detector_backbone, {"thresholds": {t: {"threshold": 0.05, "f1": 0.0} for t in OBJECT_TYPES}}),
-        "category": (build_image_model(args.classifier, "none", args.classifier_size, len(categories), "softmax", 0.5, None, no_aug), {"all": categories}, args.classifier_size, args.classifier, {}),
-        "attributes": (build_image_model(args.classifier, "none", args.classifier_size, len(vocabulary), "sigmoid", 0.5, None, no_aug), {"all": vocabulary}, args.classifier_size, args.classifier, {"threshold": 0.5}),
-    }
-    for stage, (model, labels, size, backbone, extra) in stages.items():
-        info = ModelInfo(stage, f"{stage}-untrained", labels, size, backbone, identity, tax.identity(), extra)
-        write_model_dir(root / "models" / stage, {"all": model}, info, BenchRecipe())
-    return root / "models"
+def merged_rate(predictor, pictures: list[np.ndarray], per_call: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(pictures), per_call):
+        predictor.predict_batch(pictures[start : start + per_call])
+    return len(pictures) / (time.perf_counter() - started)
+
+
+def bare_forward_seconds(predictor, pictures: list[np.ndarray]) -> tuple[dict[str, float], int]:
+    """Seconds of each model's forward pass alone on the inputs the predictor gives it."""
+    from curate.models.data import crop_pads, crop_resized, resize_square
+    from curate.models.postprocess import apply_rules, boxes_xyxy
+
+    detector = predictor.detector
+    batch = np.stack([resize_square(p, detector.image_size) for p in pictures])
+    found = detector.detect(pictures)
+    boxes = [(p, box) for p, d in zip(pictures, found) for box in boxes_xyxy(apply_rules(d, predictor.rules)[0])]
+    pad = float(crop_pads(1, random_pad=False)[0])
+
+    def timed(model, x: np.ndarray, chunk: int) -> float:
+        """The second of two passes: every batch shape is traced in the first (tracing is not a
+        forward pass)."""
+        for _ in range(2):
+            started = time.perf_counter()
+            for start in range(0, len(x), chunk):
+                model.predict_on_batch(x[start : start + chunk])
+        return time.perf_counter() - started
+
+    seconds = {"detect": timed(detector.model, batch, 16)}
+    for name, stage in (("category", predictor.category), ("attributes", predictor.attributes)):
+        if stage is not None and boxes:
+            crops = np.stack([crop_resized(p, box, pad, stage.image_size) for p, box in boxes])
+            models = stage.models() if hasattr(stage, "models") else {"all": stage.model}
+            seconds[name] = sum(timed(model, crops, 64) for model in models.values())
+    return seconds, len(boxes)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=24)
-    parser.add_argument("--image-px", type=int, default=640, help="side of the synthetic pictures")
-    parser.add_argument("--detector-backbone", default="resnet_18")
-    parser.add_argument("--detector-size", type=int, default=384)
-    parser.add_argument("--classifier", default="efficientnet_b0")
-    parser.add_argument("--classifier-size", type=int, default=224)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=str(REPO / "out" / "demo" / "models"))
+    parser.add_argument("--dataset", default=str(REPO / "out" / "demo" / "datasets" / "balanced"))
+    parser.add_argument("--images", type=int, default=64, help="pictures per measurement")
     args = parser.parse_args()
+    if not (Path(args.models) / "detector" / "model.json").is_file():
+        raise SystemExit(f"no trained models under {args.models}: run `make demo` first, or pass --models DIR --dataset DS")
 
-    from curate.models.data import resize_square
-    from curate.models.detector import raw_detections
     from curate.models.postprocess import ALL_RULES
-    from curate.models.predictor import MergedPredictor, image_files, write_predictions
+    from curate.models.predictor import MergedPredictor
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        models = save_untrained(root, args)
-        photos = root / "photos"
-        photos.mkdir()
-        rng = np.random.default_rng(0)
-        pictures = []
-        for i in range(args.images):
-            picture = rng.integers(0, 256, size=(args.image_px, args.image_px, 3), dtype=np.uint8)
-            cv2.imwrite(str(photos / f"{i:04d}.jpg"), picture)
-            pictures.append(picture)
-
-        # Warm both paths (graph tracing) on one picture first.
-        predictor = MergedPredictor(models, list(ALL_RULES))
-        predictor.predict_image(pictures[0])
-        batch = np.stack([resize_square(p, args.detector_size) for p in pictures])
-        raw_detections(predictor.detector.model, batch[:1])
-
-        # One picture per call, as the merged predictor calls the detector (the same padded
-        # batch shape, so the detector's traced predict function is reused).
-        start = time.perf_counter()
-        for i in range(args.images):
-            raw_detections(predictor.detector.model, batch[i : i + 1])
-        detector_only = args.images / (time.perf_counter() - start)
-
-        predictor.seconds = {k: 0.0 for k in predictor.seconds}
-        start = time.perf_counter()
-        summary = write_predictions(image_files(photos), predictor, root / "out.json", None)
-        merged_seconds = time.perf_counter() - start
-    merged = args.images / merged_seconds
-    stage_seconds = summary["seconds"]
-    accounted = sum(stage_seconds.values())
-    print(f"CPU, {args.images} pictures of {args.image_px} px; detector {args.detector_backbone} at {args.detector_size} px, "
-          f"category + attributes {args.classifier} at {args.classifier_size} px (untrained, weights none)")
-    print(f"objects per picture: {summary['objects'] / max(summary['images'], 1):.1f}")
-    print(f"merged predictor: {merged:.2f} images/s ({merged_seconds:.1f} s)")
-    for stage, seconds in stage_seconds.items():
-        print(f"  {stage:<10} {seconds:7.2f} s  {100 * seconds / merged_seconds:5.1f} %")
-    print(f"  {'other':<10} {merged_seconds - accounted:7.2f} s  {100 * (merged_seconds - accounted) / merged_seconds:5.1f} % (crops, rules, drawing-free JSON, progress)")
-    print(f"baseline: bare detector forward pass: {detector_only:.2f} images/s")
-    print(f"ratio merged/detector-only: {merged / detector_only:.2f}x")
+    pictures = gold_pictures(Path(args.dataset), args.images)
+    predictor = MergedPredictor(Path(args.models), list(ALL_RULES))
+    for per_call in (1, 8, 64):  # trace every batch shape the runs below use
+        predictor.predict_batch(pictures[:per_call])
+    rates = {per_call: merged_rate(predictor, pictures, per_call) for per_call in (1, 8, 64)}
+    seconds, crops = bare_forward_seconds(predictor, pictures)
+    bare = len(pictures) / sum(seconds.values())
+    height, width = pictures[0].shape[:2]
+    print(f"CPU, {len(pictures)} gold pictures of {width}x{height} px, {crops} objects kept ({crops / len(pictures):.1f} a picture); "
+          f"detector at {predictor.detector.image_size} px, category at {predictor.category.image_size} px, attributes at {predictor.attributes.image_size} px")
+    for per_call, rate in rates.items():
+        print(f"merged predictor, {per_call:2d} pictures a call: {rate:6.2f} images/s")
+    print("bare forward passes on the same inputs: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + f" -> {bare:.2f} images/s")
+    print(f"ratio merged (64 a call) / sum of bare forward passes: {rates[64] / bare:.2f}x (8 a call: {rates[8] / bare:.2f}x)")
 
 
 if __name__ == "__main__":

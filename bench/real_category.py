@@ -5,7 +5,7 @@ path a retailer's feed takes (its own column names, images by id; categories fro
 the retailer's category where the title names no garment), with its hand-drawn boxes merged on
 (`curate boxes import`), so an on-model product is cropped to its garment. Its garments and footwear with a
 category are cut into 5 folds by product; each fold in turn is gold, and the category stage
-(`curate train category`, the recipe below) trains on the rest (10 % of it validating) and is
+(`curate train category` with `recipes/category.yaml`, the real job's recipe) trains on the rest (10 % of it validating) and is
 scored on gold. Beside it, in the same run and on the same folds: a logistic regression on the
 frozen Lite0's pooled features (the baseline a fine-tuned model has to beat) and the majority
 class.
@@ -29,15 +29,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = "product_id=id,name=productDisplayName,category=articleType"
-RECIPE = {
-    "model": {"backbone": "efficientnet_lite0", "weights": "imagenet", "image_size": 224, "dropout": 0.3, "fine_tune_layers": 60},
-    "training": {
-        "batch_size": 32, "frozen_epochs": 60, "frozen_learning_rate": 0.003,
-        "epochs": 3, "learning_rate": 0.0002, "lr_schedule": "cosine", "early_stopping_patience": 5, "seed": 0,
-    },
-    "augmentation": {"flip": True, "rotation": 0.0, "zoom": 0.1},
-    "balancing": "class_weight",
-}
+RECIPE = REPO / "recipes" / "category.yaml"  # the real job's recipe, measured as shipped
 
 
 def real_dev_dir(override: str | None) -> Path:
@@ -104,13 +96,13 @@ def frozen_feature_baseline(dataset: Path, size: int) -> float:
 
 
 def category_stage(dataset: Path, out: Path) -> tuple[float, float, dict]:
-    """Accuracy and macro F1 on gold of the category stage trained by its recipe."""
+    """Accuracy and macro F1 on gold of the category stage trained by the recipe."""
     from curate.models.evaluate import evaluate_model
     from curate.models.stages import STAGES, train_stage
-    from curate.recipes import parse_recipe
+    from curate.recipes import load_recipe
 
-    doc = {**RECIPE, "dataset": str(dataset), "output": str(out), "splits": {"train": "train", "val": "val", "test": "gold"}}
-    model_dir = train_stage("category", parse_recipe(STAGES["category"].recipe, doc, "bench recipe"), "bench recipe")
+    overrides = [f"dataset={dataset}", f"output={out}", "splits={train: train, val: val, test: gold}"]
+    model_dir = train_stage("category", load_recipe(STAGES["category"].recipe, RECIPE, overrides), str(RECIPE))
     metrics, _ = evaluate_model("category", model_dir, dataset, "gold", fiftyone=False)
     return float(metrics["accuracy"]), float(metrics["macro_f1"]), json.loads((model_dir / "model.json").read_text())["training"]
 
@@ -126,6 +118,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     from curate.dataset import read_dataset
 
+    from curate.models.stages import STAGES
+    from curate.recipes import load_recipe, recipe_to_yaml
+
+    recipe = load_recipe(STAGES["category"].recipe, RECIPE)
+    size = recipe.model.image_size
     started = time.perf_counter()
     catalogue = import_catalogue(dev, out)
     objects = read_dataset(catalogue).objects
@@ -141,7 +138,7 @@ def main() -> int:
         gold_objects = gold.objects.merge(gold.images[["image_id", "split"]], on="image_id")
         train_counts = gold_objects.loc[gold_objects["split"] != "gold", "category"].value_counts()
         majority = float((gold_objects.loc[gold_objects["split"] == "gold", "category"] == train_counts.index[0]).mean())
-        baseline = frozen_feature_baseline(dataset, RECIPE["model"]["image_size"])
+        baseline = frozen_feature_baseline(dataset, size)
         accuracy, macro_f1, training = category_stage(dataset, out / f"model-{fold}")
         rows.append({"fold": fold, "gold_objects": int((gold_objects["split"] == "gold").sum()), "majority": majority,
                      "frozen_features_logreg": baseline, "category_stage": accuracy, "category_stage_macro_f1": macro_f1,
@@ -152,7 +149,7 @@ def main() -> int:
     print(f"mean of {args.folds} folds: majority {mean['majority']:.3f}  frozen features + logistic regression {mean['frozen_features_logreg']:.3f}  "
           f"category stage {mean['category_stage']:.3f} (macro F1 {mean['category_stage_macro_f1']:.3f}); "
           f"ratio to the baseline {mean['category_stage'] / mean['frozen_features_logreg']:.3f}; {time.perf_counter() - started:.0f} s")
-    figures = {"objects": int(len(objects)), "labelled": int(len(labelled)), "categories": counts.to_dict(), "recipe": RECIPE, "folds": rows, "mean": mean,
+    figures = {"objects": int(len(objects)), "labelled": int(len(labelled)), "categories": counts.to_dict(), "recipe": recipe_to_yaml(recipe), "folds": rows, "mean": mean,
                "seconds": round(time.perf_counter() - started, 1)}
     Path(args.json or out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     return 0
