@@ -84,13 +84,13 @@ def test_batches_tf_data_and_pydataset_give_the_same_examples():
     y = {"boxes": np.arange(10 * 4, dtype=np.float32).reshape(10, 1, 4), "labels": np.arange(10, dtype=np.float32).reshape(10, 1)}
     weights = np.linspace(0, 1, 10).astype(np.float32)
     seen = []
-    for xb, yb, wb in data._tf_batches(x, y, 4, True, 0, weights):
+    for xb, yb, wb in data.batches(x, y, 4, True, 0, weights, tf_data=True):
         xb, labels, wb = np.asarray(xb), np.asarray(yb["labels"]), np.asarray(wb)
         assert np.array_equal(x[labels[:, 0].astype(int)], xb)
         assert np.allclose(weights[labels[:, 0].astype(int)], wb)
         seen += labels[:, 0].astype(int).tolist()
     assert sorted(seen) == list(range(10))
-    py = data._array_batches_class()(x, y["labels"], 4, True, 0, None)
+    py = data._array_batches_class()(x, y["labels"], 4, True, 0, None, None)  # the PyDataset path, on any backend
     assert len(py) == 3
     got = np.concatenate([py[i][1][:, 0] for i in range(len(py))]).astype(int)
     assert sorted(got.tolist()) == list(range(10))
