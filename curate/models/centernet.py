@@ -247,9 +247,9 @@ def centernet_detections(model, images: np.ndarray, class_names: Sequence[str], 
         out = model.predict_on_batch(padded)
         decoded = decode_centernet(np.asarray(out["heatmap"])[: len(part)], np.asarray(out["box"])[: len(part)], size, max_detections, min_score)
         for boxes, scores, classes in decoded:
-            frame = pd.DataFrame(xyxy_px_to_rel(boxes, (size, size)), columns=["x_min", "y_min", "x_max", "y_max"])
-            frame.insert(0, "score", scores)
-            frame.insert(0, "object_type", [class_names[int(c)] for c in classes])
-            valid = (frame["x_max"] > frame["x_min"]) & (frame["y_max"] > frame["y_min"])
-            frames.append(frame[valid].reset_index(drop=True))
+            # built from filtered arrays in one go: this runs for every picture the predictor sees
+            rel = xyxy_px_to_rel(boxes, (size, size)).reshape(-1, 4)
+            valid = (rel[:, 2] > rel[:, 0]) & (rel[:, 3] > rel[:, 1])
+            rel, names = rel[valid], np.asarray(class_names, dtype=object)[np.asarray(classes, dtype=int)[valid]]
+            frames.append(pd.DataFrame({"object_type": names, "score": np.asarray(scores)[valid], "x_min": rel[:, 0], "y_min": rel[:, 1], "x_max": rel[:, 2], "y_max": rel[:, 3]}))
     return frames

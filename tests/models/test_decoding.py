@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.errors import CurateError
-from curate.models.postprocess import ALL_RULES, apply_rules, bare_legs, consistent_category, hand_as_footwear, parse_rules
+from curate.models.postprocess import ALL_RULES, apply_rules, bare_legs, boxes_xyxy, consistent_category, hand_as_footwear, parse_rules
 from curate.models.tagger import decode_attributes, multi_hot, object_labels, split_label
 from curate.taxonomy import load_taxonomy
 
@@ -82,7 +82,7 @@ def test_hand_as_footwear_rule_on_planted_boxes():
         ("footwear", 0.6, 0.65, 0.25, 0.75, 0.32),  # overlapping the top, not in the middle: a hand
         ("footwear", 0.6, 0.05, 0.20, 0.12, 0.28),  # high up but away from the top: kept
     ])
-    assert hand_as_footwear(frame).tolist() == [False, False, True, True, False]
+    assert hand_as_footwear(frame["object_type"].to_numpy(), boxes_xyxy(frame)).tolist() == [False, False, True, True, False]
 
 
 def test_bare_legs_rule_keeps_the_smaller_of_overlapping_lower_body_boxes():
@@ -92,7 +92,7 @@ def test_bare_legs_rule_keeps_the_smaller_of_overlapping_lower_body_boxes():
         ("lower-body", 0.7, 0.80, 0.10, 0.95, 0.30),  # elsewhere, no overlap: kept
         ("upper-body", 0.9, 0.30, 0.50, 0.70, 0.95),  # other types are never touched
     ])
-    assert bare_legs(frame).tolist() == [True, False, False, False]
+    assert bare_legs(frame["object_type"].to_numpy(), boxes_xyxy(frame)).tolist() == [True, False, False, False]
 
 
 def test_rules_are_switchable_and_counted():
