@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -57,15 +58,25 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+def _checkouts(root: Path) -> list[Path]:
+    """`root`, the main checkout when it is a git worktree, and the local repository it was
+    cloned from (a fresh clone of a checkout that has ../shared beside it)."""
+    found = [root]
+    git = root / ".git"
+    if git.is_file():  # a worktree: .git names the main repository's git folder
+        found.append(Path(git.read_text().split("gitdir:", 1)[-1].strip()).resolve().parents[2])
+    elif git.is_dir():
+        origin = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"], capture_output=True, text=True).stdout.strip()
+        if origin and "://" not in origin and ":" not in origin.split("/")[0] and Path(origin).is_dir() and Path(origin).resolve() != root.resolve():
+            found += _checkouts(Path(origin).resolve())
+    return found
+
+
 def locate_real_dev() -> Path:
     """The real development photos: $CURATE_REAL_DEV, else ../shared/real-dev beside the repository
-    (beside the main checkout when this is a git worktree). They are read where they lie."""
+    (or beside the checkout it is a worktree or a clone of). They are read where they lie."""
     candidates = [Path(os.environ["CURATE_REAL_DEV"])] if os.environ.get("CURATE_REAL_DEV") else []
-    candidates.append(REPO_ROOT.parent / "shared" / "real-dev")
-    git = REPO_ROOT / ".git"
-    if git.is_file():  # a worktree: .git names the main repository's git folder
-        main_checkout = Path(git.read_text().split("gitdir:", 1)[-1].strip()).resolve().parents[2]
-        candidates.append(main_checkout.parent / "shared" / "real-dev")
+    candidates += [checkout.parent / "shared" / "real-dev" for checkout in _checkouts(REPO_ROOT)]
     for folder in candidates:
         if (folder / "styles.csv").is_file() and (folder / "images").is_dir():
             return folder
