@@ -73,10 +73,11 @@ def _checkouts(root: Path) -> list[Path]:
 
 
 def locate_real_dev() -> Path:
-    """The real development photos: $CURATE_REAL_DEV, else ../shared/real-dev beside the repository
-    (or beside the checkout it is a worktree or a clone of). They are read where they lie."""
+    """The real development photos: $CURATE_REAL_DEV, else shared/real-dev beside the repository
+    or a folder above it (or above the checkout it is a worktree or a clone of). They are read
+    where they lie."""
     candidates = [Path(os.environ["CURATE_REAL_DEV"])] if os.environ.get("CURATE_REAL_DEV") else []
-    candidates += [checkout.parent / "shared" / "real-dev" for checkout in _checkouts(REPO_ROOT)]
+    candidates += [folder / "shared" / "real-dev" for checkout in _checkouts(REPO_ROOT) for folder in checkout.parents]
     for folder in candidates:
         if (folder / "styles.csv").is_file() and (folder / "images").is_dir():
             return folder
