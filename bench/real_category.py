@@ -28,15 +28,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from real_catalogue import real_dev_dir  # noqa: E402  (one way to find ../shared/real-dev)
 COLUMNS = "product_id=id,name=productDisplayName,category=articleType"
 RECIPE = REPO / "recipes" / "category.yaml"  # the real job's recipe, measured as shipped
-
-
-def real_dev_dir(override: str | None) -> Path:
-    folder = Path(override or os.environ.get("CURATE_REAL_DEV") or REPO.parent / "shared" / "real-dev")
-    if not (folder / "styles.csv").is_file() or not (folder / "images").is_dir():
-        raise SystemExit(f"no real-dev photos at {folder} (expected styles.csv and images/; set CURATE_REAL_DEV)")
-    return folder
 
 
 def import_catalogue(dev: Path, out: Path) -> Path:

@@ -37,14 +37,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from real_catalogue import real_dev_dir  # noqa: E402  (one way to find ../shared/real-dev)
 SHARES = (0.25, 0.5)  # of the training products, for the learning curve
-
-
-def real_dev_dir(override: str | None) -> Path:
-    folder = Path(override or os.environ.get("CURATE_REAL_DEV") or REPO.parent / "shared" / "real-dev")
-    if not (folder / "styles.csv").is_file() or not (folder / "boxes.csv").is_file():
-        raise SystemExit(f"no real-dev photos at {folder} (expected styles.csv, boxes.csv and images/; set CURATE_REAL_DEV)")
-    return folder
 
 
 def build_fold(dev: Path, out: Path, fold: int, folds: int) -> Path:
